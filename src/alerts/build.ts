@@ -1,0 +1,101 @@
+// Builds a KiveAlert v1 from a kernel event and what we know about its trap. Pure: no
+// I/O, no clock; the caller passes the process details and the wall-clock time.
+
+import type { KiveAlertV1 } from '../api/v1/types.ts';
+
+/** The fields of a kernel event an alert needs (src/kernel's KernelEvent has them all). */
+export interface AccessEvent {
+  ino: bigint;
+  dev: number;
+  mask: number;
+  op: string;
+  pid: number;
+  tgid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+}
+
+/** Everything about one armed trap that ends up in its alerts. */
+export interface TrapContext {
+  policyName: string;
+  path: string;
+  customMetadata: Readonly<Record<string, string>>;
+  podName: string;
+  podNamespace: string;
+  containerId: string;
+  containerName: string;
+  /** Where to POST the alert, if anywhere. */
+  callback?: string;
+}
+
+export interface AlertEnvironment {
+  kernelId: string;
+  nodeName: string;
+}
+
+export interface ProcessDetails {
+  binary: string;
+  cwd: string;
+  arguments: string;
+}
+
+/** Alert as built: the v1 fields plus a few Kive extensions (allowed by the schema). */
+export type KiveAlert = KiveAlertV1 & {
+  metadata: KiveAlertV1['metadata'] & { device: number; operation: string };
+  process: KiveAlertV1['process'] & { comm: string };
+};
+
+declare global {
+  interface JSON {
+    /** V8 >= 11.4 (Node >= 21): a value JSON.stringify writes verbatim. */
+    rawJSON(text: string): unknown;
+  }
+}
+
+/**
+ * Inode numbers are 64-bit, and overlayfs (xino) sets high bits, so some do not fit in a
+ * double. Those are written as exact JSON digits instead of a rounded number.
+ */
+function exactInteger(n: bigint): number {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : (JSON.rawJSON(n.toString()) as number);
+}
+
+export function buildAlert(
+  trap: TrapContext,
+  event: AccessEvent,
+  process: ProcessDetails,
+  env: AlertEnvironment,
+  wallClockMs: number,
+): KiveAlert {
+  return {
+    'kive-alert-version': 'v1',
+    'kive-policy-name': trap.policyName,
+    timestamp: new Date(wallClockMs).toISOString(),
+    metadata: {
+      path: trap.path,
+      inode: exactInteger(event.ino),
+      mask: event.mask,
+      'kernel-id': env.kernelId,
+      device: event.dev,
+      operation: event.op,
+    },
+    'custom-metadata': { ...trap.customMetadata },
+    pod: {
+      name: trap.podName,
+      namespace: trap.podNamespace,
+      container: { id: trap.containerId, name: trap.containerName },
+    },
+    node: { name: env.nodeName },
+    process: {
+      pid: event.pid,
+      tgid: event.tgid,
+      uid: event.uid,
+      gid: event.gid,
+      binary: process.binary,
+      cwd: process.cwd,
+      arguments: process.arguments,
+      comm: event.comm,
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// Process details for alerts (executable path, working directory, arguments), read from
+// /proc with a small per-process cache.
+//
+// The process behind an event has often exited by the time we read it (`cat secret` is
+// done in microseconds). The order of preference is therefore:
+//   1. /proc/<tgid>, when that process is still the one that caused the event (its comm
+//      matches, which guards against a recycled pid);
+//   2. what the kernel captured with the event, when the backend provides it;
+//   3. the event's comm as the binary, with empty cwd and arguments.
+// Reading never throws: an alert with less detail beats no alert.
+
+import { readFileSync, readlinkSync } from 'node:fs';
+import type { ProcessDetails } from './build.ts';
+
+export interface ProcessEventFields {
+  tgid: number;
+  comm: string;
+  /** Kernel-captured details, when the backend provides them. */
+  exe?: string;
+  cwd?: string;
+  args?: string[];
+}
+
+export interface ProcFs {
+  readlink(path: string): string;
+  readFile(path: string): Buffer;
+}
+
+const realProcFs: ProcFs = {
+  readlink: (p) => readlinkSync(p),
+  readFile: (p) => readFileSync(p),
+};
+
+export interface ProcessCacheOptions {
+  procRoot?: string;
+  fs?: ProcFs;
+  /** How long an entry is trusted; an exec under the same pid changes comm anyway. */
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+interface Entry {
+  details: ProcessDetails;
+  expiresAt: number;
+}
+
+/** Turns argv (as NUL-separated /proc cmdline or a list) into the design's "arguments": argv[1..] joined by spaces. */
+export function argumentsFromArgv(argv: readonly string[]): string {
+  return argv.slice(1).join(' ');
+}
+
+function splitCmdline(buf: Buffer): string[] {
+  const text = buf.toString('utf8');
+  const parts = text.split('\0');
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+// Linux appends " (deleted)" to links of removed files; the path is still the best name.
+const stripDeleted = (p: string): string => (p.endsWith(' (deleted)') ? p.slice(0, -10) : p);
+
+export class ProcessCache {
+  readonly #procRoot: string;
+  readonly #fs: ProcFs;
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(options: ProcessCacheOptions = {}) {
+    this.#procRoot = options.procRoot ?? '/proc';
+    this.#fs = options.fs ?? realProcFs;
+    this.#ttlMs = options.ttlMs ?? 5_000;
+    this.#maxEntries = options.maxEntries ?? 4_096;
+    this.#now = options.now ?? Date.now;
+  }
+
+  lookup(event: ProcessEventFields): ProcessDetails {
+    const key = `${event.tgid}\0${event.comm}`;
+    const now = this.#now();
+    const hit = this.#entries.get(key);
+    if (hit !== undefined && hit.expiresAt > now) return hit.details;
+
+    const details = this.#fromProc(event) ?? fromKernel(event);
+    if (this.#entries.size >= this.#maxEntries) {
+      // Oldest insertion first: a Map iterates in insertion order.
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(key, { details, expiresAt: now + this.#ttlMs });
+    return details;
+  }
+
+  #fromProc(event: ProcessEventFields): ProcessDetails | undefined {
+    const dir = `${this.#procRoot}/${event.tgid}`;
+    try {
+      const comm = this.#fs.readFile(`${dir}/comm`).toString('utf8').replace(/\n$/, '');
+      if (comm !== event.comm) return undefined; // a different process now owns this pid
+      const argv = splitCmdline(this.#fs.readFile(`${dir}/cmdline`));
+      const binary = stripDeleted(this.#fs.readlink(`${dir}/exe`));
+      let cwd = '';
+      try {
+        cwd = stripDeleted(this.#fs.readlink(`${dir}/cwd`));
+      } catch {
+        // cwd can be unreadable (e.g. a zombie); keep the rest.
+      }
+      return {
+        binary,
+        cwd: cwd || event.cwd || '',
+        arguments: argv.length > 0 ? argumentsFromArgv(argv) : argumentsFromArgv(event.args ?? []),
+      };
+    } catch {
+      return undefined; // exited, or a kernel thread without exe
+    }
+  }
+}
+
+function fromKernel(event: ProcessEventFields): ProcessDetails {
+  return {
+    binary: event.exe || event.comm,
+    cwd: event.cwd ?? '',
+    arguments: argumentsFromArgv(event.args ?? []),
+  };
+}

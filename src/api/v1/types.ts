@@ -1,0 +1,140 @@
+// The Kive API, group kivebpf.san7o.github.io/v1, as TypeScript types. The field names
+// follow the design document exactly so existing policies apply unchanged; fields the
+// design does not have are marked "Kive extension".
+
+export const GROUP = 'kivebpf.san7o.github.io';
+export const VERSION = 'v1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** One match block: every item present must match (AND). Blocks are OR-ed. */
+export interface MatchBlock {
+  pod?: string;
+  namespace?: string;
+  ip?: string;
+  /** Exact container name, `regex: <RE>` or `glob: <pattern>`. */
+  containerName?: string;
+  matchLabels?: Record<string, string>;
+}
+
+export interface KiveTrap {
+  /** Absolute path of the file inside each matched container (or on the host). */
+  path: string;
+  /** Create the file (a honeytoken) when it does not exist. Never truncates. */
+  create?: boolean;
+  /** Permission bits for a created file, written as octal digits: 444 is r--r--r--. */
+  mode?: number;
+  /** http(s) URL that receives each alert as a JSON POST. */
+  callback?: string;
+  matchAny?: MatchBlock[];
+  /** Copied into each alert's `custom-metadata`. */
+  metadata?: Record<string, string>;
+}
+
+export interface KivePolicySpec {
+  /** KiveAlert version to emit; `v1` (the only one) by default. */
+  alertVersion?: 'v1';
+  traps: KiveTrap[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+/** Kive extension: what the controllers observed, rebuilt on every reconcile. */
+export interface KivePolicyStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  matchedContainers?: number;
+  armedTraps?: number;
+}
+
+export interface KivePolicy {
+  apiVersion: typeof API_VERSION;
+  kind: 'KivePolicy';
+  metadata: ObjectMeta;
+  spec: KivePolicySpec;
+  status?: KivePolicyStatus;
+}
+
+/**
+ * One monitored file in one container on one kernel. The design document's fields are
+ * `inodeNo`, `devId` and `metadata`; the rest is a Kive extension so that the loader can
+ * build alerts without reading anything else (the design kept them in annotations).
+ */
+export interface KiveDataSpec {
+  inodeNo: number;
+  /** Kernel encoding of the device: major << 20 | minor. */
+  devId: number;
+  metadata?: Record<string, string>;
+  // Kive extension: identity of the trap and of where the file lives.
+  kernelId?: string;
+  policyName?: string;
+  policyNamespace?: string;
+  trapId?: string;
+  path?: string;
+  alertVersion?: 'v1';
+  callback?: string;
+  nodeName?: string;
+  podName?: string;
+  podNamespace?: string;
+  podUid?: string;
+  podIp?: string;
+  containerId?: string;
+  containerName?: string;
+}
+
+export interface KiveData {
+  apiVersion: typeof API_VERSION;
+  kind: 'KiveData';
+  metadata: ObjectMeta;
+  spec: KiveDataSpec;
+}
+
+/** KiveAlert v1: the JSON of the design document. Extra fields are allowed. */
+export interface KiveAlertV1 {
+  'kive-alert-version': 'v1';
+  'kive-policy-name': string;
+  /** RFC 3339, UTC. */
+  timestamp: string;
+  metadata: {
+    path: string;
+    inode: number;
+    /** The kernel's MAY_* bits. */
+    mask: number;
+    'kernel-id': string;
+  };
+  'custom-metadata': Record<string, string>;
+  pod: {
+    name: string;
+    namespace: string;
+    container: { id: string; name: string };
+  };
+  node: { name: string };
+  process: {
+    pid: number;
+    tgid: number;
+    uid: number;
+    gid: number;
+    binary: string;
+    cwd: string;
+    arguments: string;
+  };
+}

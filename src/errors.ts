@@ -1,0 +1,54 @@
+// One error base for the whole project, after undici's: every error Kive throws on
+// purpose has a stable `code` that callers and tests can branch on, and a message that
+// reads "what failed: cause (hint)". Messages are one line so the CLI can print them as is.
+
+export type KiveErrorCode =
+  | 'KIVE_NOT_ROOT'
+  | 'KIVE_NO_BTF'
+  | 'KIVE_BACKEND_UNSUPPORTED'
+  | 'KIVE_PROGRAM_REJECTED'
+  | 'KIVE_ATTACH_FAILED'
+  | 'KIVE_LIBBPF'
+  | 'KIVE_MAP_FULL'
+  | 'KIVE_CLOSED'
+  | 'KIVE_INVALID_POLICY'
+  | 'KIVE_UNSAFE_PATH'
+  | 'KIVE_PATH_NOT_FOUND'
+  | 'KIVE_RUNTIME'
+  | 'KIVE_USAGE'
+  // src/k8s: a Kubernetes API call failed (status, reason on the error); a reconcile
+  // hit a user error that retrying cannot fix; a wait gave up.
+  | 'KIVE_K8S_API'
+  | 'KIVE_TERMINAL'
+  | 'KIVE_TIMEOUT';
+
+export class KiveError extends Error {
+  readonly code: KiveErrorCode;
+
+  constructor(code: KiveErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KiveError';
+    this.code = code;
+  }
+}
+
+/** The kernel's verifier refused a program. `log` holds the verifier's own lines. */
+export class VerifierError extends KiveError {
+  readonly program: string;
+  readonly log: readonly string[];
+
+  constructor(program: string, errno: number, log: readonly string[]) {
+    // The verifier's verdict is usually the last non-empty line; keep the message short
+    // and leave the full log on the object.
+    const verdict = [...log].reverse().find((l) => l.trim() !== '') ?? `errno ${errno}`;
+    super('KIVE_PROGRAM_REJECTED', `load program ${program}: rejected by the verifier: ${verdict.trim()}`);
+    this.name = 'VerifierError';
+    this.program = program;
+    this.log = log;
+  }
+}
+
+/** True for any error carrying one of Kive's codes, optionally a given one. */
+export function isKiveError(err: unknown, code?: KiveErrorCode): err is KiveError {
+  return err instanceof KiveError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildAlert, type TrapContext } from '../../src/alerts/build.ts';
+import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
+
+const trap: TrapContext = {
+  policyName: 'kive-sample-policy',
+  path: '/secret.txt',
+  customMetadata: { severity: 'critical' },
+  podName: 'nginx-pod',
+  podNamespace: 'default',
+  containerId: 'containerd://0c37',
+  containerName: 'nginx',
+};
+const event = { ino: 16256084n, dev: 3, mask: 36, op: 'open', pid: 176928, tgid: 176928, uid: 0, gid: 0, comm: 'cat' };
+const proc = { binary: '/usr/bin/cat', cwd: '/', arguments: '/secret.txt -' };
+const env = { kernelId: '2c147a95-23e5-4f99-a2de-67d5e9fdb502', nodeName: 'kive-worker' };
+
+test('builds the design document alert, field for field', () => {
+  const alert = buildAlert(trap, event, proc, env, Date.UTC(2025, 7, 2, 16, 51, 19));
+  assertKiveAlertV1(alert);
+  const json = JSON.parse(JSON.stringify(alert));
+  assert.equal(json['kive-alert-version'], 'v1');
+  assert.equal(json['kive-policy-name'], 'kive-sample-policy');
+  assert.equal(json.timestamp, '2025-08-02T16:51:19.000Z');
+  assert.deepEqual(
+    { path: json.metadata.path, inode: json.metadata.inode, mask: json.metadata.mask, kid: json.metadata['kernel-id'] },
+    { path: '/secret.txt', inode: 16256084, mask: 36, kid: env.kernelId },
+  );
+  assert.deepEqual(json['custom-metadata'], { severity: 'critical' });
+  assert.deepEqual(json.pod, { name: 'nginx-pod', namespace: 'default', container: { id: 'containerd://0c37', name: 'nginx' } });
+  assert.deepEqual(json.node, { name: 'kive-worker' });
+  assert.equal(json.process.binary, '/usr/bin/cat');
+  assert.equal(json.process.arguments, '/secret.txt -');
+});
+
+test('an inode beyond 2^53 is written with exact digits', () => {
+  const big = (1n << 63n) + 12345n; // overlayfs xino sets high bits
+  const line = JSON.stringify(buildAlert(trap, { ...event, ino: big }, proc, env, 0));
+  assert.match(line, new RegExp(`"inode":${big.toString()},`));
+});
+
+test('a missing custom metadata map still yields an object, and the trap is not aliased', () => {
+  const alert = buildAlert({ ...trap, customMetadata: {} }, event, proc, env, 0);
+  assert.deepEqual(alert['custom-metadata'], {});
+  const alert2 = buildAlert(trap, event, proc, env, 0);
+  alert2['custom-metadata'].x = 'y';
+  assert.equal(trap.customMetadata.x, undefined);
+});
