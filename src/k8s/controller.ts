@@ -1,0 +1,149 @@
+// A controller: N workers taking keys from a WorkQueue and calling reconcile(key), with
+// controller-runtime's result handling:
+//
+//   returns, no requeue        -> forget the key's backoff; wait for the next event
+//   returns { requeueAfterMs } -> forget the backoff; run again after that delay
+//   throws TerminalError       -> a user error retrying cannot fix: log it, forget, and
+//                                 wait until the object changes (an event adds it again)
+//   throws anything else       -> retry with the key's exponential backoff
+//
+// reconcile must be level-based: it receives only a key and re-reads the state it
+// needs, so coalesced, repeated or resync events are all harmless.
+//
+// Ownership: start() starts the workers; stop() shuts the queue down (no new reconcile
+// starts), aborts the signal passed to running reconciles and waits for them. A
+// stopped controller cannot be restarted: make a new one (e.g. per leadership term).
+
+import { KiveError } from '../errors.ts';
+import type { Clock } from './clock.ts';
+import type { EventHandler, Informer } from './informer.ts';
+import { defaultLogger, type Logger } from './log.ts';
+import { objectKey, type KubeObject } from './resource.ts';
+import { errorText } from './rest.ts';
+import { WorkQueue, type RateLimiter } from './workqueue.ts';
+
+/** A reconcile error that retrying will not fix (invalid spec, forbidden path, ...). */
+export class TerminalError extends KiveError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('KIVE_TERMINAL', message, options);
+    this.name = 'TerminalError';
+  }
+}
+
+export type ReconcileResult = { requeueAfterMs?: number } | void;
+
+/** Reconciles one key; signal aborts when the controller stops. */
+export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
+
+export interface ControllerOptions {
+  /** For logs: `discover`, `loader`, `pods`. */
+  name: string;
+  reconcile: Reconciler;
+  /** Concurrent reconciles of different keys (default 1). */
+  workers?: number;
+  /** Defaults to a new WorkQueue with the given clock and rate limiter. */
+  queue?: WorkQueue;
+  clock?: Clock;
+  rateLimiter?: RateLimiter;
+  logger?: Logger;
+}
+
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly #reconcile: Reconciler;
+  readonly #workers: number;
+  readonly #log: Logger;
+  readonly #stop = new AbortController();
+  readonly #unsubscribe: Array<() => void> = [];
+  #running: Promise<void>[] = [];
+
+  constructor(opts: ControllerOptions) {
+    this.name = opts.name;
+    this.#reconcile = opts.reconcile;
+    this.#workers = Math.max(1, opts.workers ?? 1);
+    this.queue = opts.queue ?? new WorkQueue({ clock: opts.clock, rateLimiter: opts.rateLimiter });
+    this.#log = (opts.logger ?? defaultLogger()).child({ controller: opts.name });
+  }
+
+  /** Queues a key for reconciliation. */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /**
+   * Enqueues keys for every add, update (including resyncs) and delete the informer
+   * reports. toKeys maps an object to the keys to reconcile (default: its own key);
+   * use it to map children to owners, e.g. a Pod to the KivePolicies that match it.
+   * Returns a function that stops watching; stop() also does that.
+   */
+  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (obj: T) => string[] = (o) => [objectKey(o)]): () => void {
+    const add = (obj: T): void => {
+      for (const k of toKeys(obj)) this.queue.add(k);
+    };
+    const handler: EventHandler<T> = { onAdd: add, onUpdate: (_old, obj) => add(obj), onDelete: add };
+    const off = informer.addEventHandler(handler);
+    this.#unsubscribe.push(off);
+    return off;
+  }
+
+  /** Starts the workers. Idempotent. */
+  start(): void {
+    if (this.#running.length > 0 || this.#stop.signal.aborted) return;
+    this.#log.info({ workers: this.#workers }, 'starting workers');
+    for (let i = 0; i < this.#workers; i++) this.#running.push(this.#worker());
+  }
+
+  /** Stops taking work, aborts running reconciles' signal and waits for them. Idempotent. */
+  async stop(): Promise<void> {
+    for (const off of this.#unsubscribe.splice(0)) off();
+    this.#stop.abort();
+    await this.queue.shutDownWithDrain();
+    await Promise.all(this.#running);
+    this.#log.info({}, 'stopped');
+  }
+
+  get stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  async #worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.#processOne(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** Runs reconcile once and turns its outcome into queue operations. Never throws. */
+  async #processOne(key: string): Promise<void> {
+    let result: ReconcileResult;
+    try {
+      result = await this.#reconcile(key, this.#stop.signal);
+    } catch (err) {
+      if (err instanceof TerminalError) {
+        // Retrying cannot help; the next change to the object enqueues it again.
+        this.queue.forget(key);
+        this.#log.error({ key, err: errorText(err), code: err.code }, 'reconcile failed permanently; waiting for a change');
+        return;
+      }
+      if (this.#stop.signal.aborted) return; // failing because we are stopping
+      const attempt = this.queue.numRequeues(key) + 1;
+      this.queue.addRateLimited(key);
+      this.#log.error({ key, err: errorText(err), attempt }, 'reconcile failed; retrying with backoff');
+      return;
+    }
+    this.queue.forget(key);
+    const after = result?.requeueAfterMs;
+    if (after !== undefined && after > 0) {
+      this.queue.addAfter(key, after);
+      this.#log.debug({ key, requeueAfterMs: after }, 'reconciled; requeue scheduled');
+    } else {
+      this.#log.debug({ key }, 'reconciled');
+    }
+  }
+}
