@@ -57,3 +57,8 @@ clean:
 	rm -rf $(BUILD) dist
 
 include $(wildcard mk/*.mk)
+
+# deploy/crds/ is generated from src/api/v1/schema.ts; a unit test checks it is current.
+.PHONY: crds
+crds: deps
+	$(NODE) -e "import('./src/api/v1/crds.ts').then((m) => { for (const { file, crd } of m.CRD_FILES) require('node:fs').writeFileSync('deploy/crds/' + file, m.crdYaml(crd)); })"

@@ -1,0 +1,203 @@
+// The traps of `kive run`: host paths from KivePolicy files, armed in the kernel map and
+// kept armed while the files change under them.
+//
+// A trap is a path, but the kernel watches an inode. When the file at the path is
+// replaced (renamed over, deleted and recreated, an editor's save), the path names a
+// new inode and the trap must follow it: the parent directory is watched (inotify, via
+// fs.watch) and every trap is also re-checked periodically, because a watch can miss
+// changes (the parent itself replaced, a bind mount). The old inode is disarmed when the
+// path moves on: inode numbers are reused, and an alert about an unrelated file that
+// happens to get the old number would be a lie.
+//
+// A path that disappears without a replacement keeps its last inode armed (the file may
+// live on through a hard link or an open descriptor), unless the trap has `create`, in
+// which case the honeytoken is created again.
+
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import type { TrapContext } from '../alerts/build.ts';
+import type { KivePolicy } from '../api/v1/types.ts';
+import { isKiveError } from '../errors.ts';
+import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
+
+export interface TrapMap {
+  setTrap(key: { ino: bigint; dev: number }, trapId: number): void;
+  deleteTrap(key: { ino: bigint; dev: number }): boolean;
+}
+
+export interface HostTrapLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface HostTrapDeps {
+  map: TrapMap;
+  resolve: (opts: ResolveOptions) => ResolvedFile;
+  log: HostTrapLogger;
+  /** inotify on a directory; injectable so tests can drive it. */
+  watchDir?: (dir: string, onChange: () => void) => { close(): void };
+  /** Safety-net re-check period; 0 disables it. */
+  recheckMs?: number;
+  nodeName: string;
+}
+
+interface HostTrap {
+  id: number;
+  context: TrapContext;
+  path: string;
+  create: boolean;
+  mode: number | undefined;
+  /** `${ino}:${dev}` armed for this trap, if any. */
+  armedKey: string | undefined;
+  /** The path is gone and the last inode stays armed; logged once per disappearance. */
+  missing: boolean;
+}
+
+const keyOf = (f: { ino: bigint; dev: number }) => `${f.ino}:${f.dev}`;
+function parseKey(k: string): { ino: bigint; dev: number } {
+  const [ino, dev] = k.split(':');
+  return { ino: BigInt(ino as string), dev: Number(dev) };
+}
+
+const defaultWatchDir = (dir: string, onChange: () => void) => {
+  const w: FSWatcher = watch(dir, { persistent: false }, () => onChange());
+  w.on('error', () => {}); // the directory went away: the periodic re-check takes over
+  return w;
+};
+
+export class HostTrapSet {
+  readonly #deps: HostTrapDeps;
+  readonly #traps: HostTrap[] = [];
+  /** Armed key -> ids of the traps watching it (two policies may name one file). */
+  readonly #byKey = new Map<string, Set<number>>();
+  readonly #watchers = new Map<string, { close(): void }>();
+  #timer: NodeJS.Timeout | undefined;
+  #pending: NodeJS.Immediate | undefined;
+
+  constructor(deps: HostTrapDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Registers and arms every trap of `policies`. Throws on the first trap that cannot be
+   * armed (missing file without create, unsafe path): `kive run` refuses to start
+   * half-armed rather than watch less than it was asked to.
+   */
+  armAll(policies: readonly KivePolicy[]): void {
+    for (const policy of policies) {
+      for (const t of policy.spec.traps) {
+        if (t.matchAny !== undefined) {
+          this.#deps.log.info(
+            { policy: policy.metadata.name, path: t.path },
+            'matchAny selects pods and containers, which do not exist in standalone mode; the host path is monitored',
+          );
+        }
+        const trap: HostTrap = {
+          id: this.#traps.length + 1,
+          path: t.path,
+          create: t.create === true,
+          mode: t.mode,
+          armedKey: undefined,
+          missing: false,
+          context: {
+            policyName: policy.metadata.name,
+            path: t.path,
+            customMetadata: t.metadata ?? {},
+            podName: '',
+            podNamespace: '',
+            containerId: '',
+            containerName: '',
+            ...(t.callback !== undefined ? { callback: t.callback } : {}),
+          },
+        };
+        this.#traps.push(trap);
+        this.#arm(trap, true);
+      }
+    }
+    for (const dir of new Set(this.#traps.map((t) => dirname(t.path)))) {
+      this.#watchers.set(dir, (this.#deps.watchDir ?? defaultWatchDir)(dir, () => this.#schedule()));
+    }
+    const period = this.#deps.recheckMs ?? 2_000;
+    if (period > 0) this.#timer = setInterval(() => this.recheck(), period).unref();
+  }
+
+  /** The traps watching the file `ino:dev`, for the alert pipeline. */
+  trapsFor(ino: bigint, dev: number): TrapContext[] {
+    const ids = this.#byKey.get(`${ino}:${dev}`);
+    if (ids === undefined) return [];
+    return [...ids].map((id) => (this.#traps[id - 1] as HostTrap).context);
+  }
+
+  get armedFiles(): number {
+    return this.#byKey.size;
+  }
+
+  /** Re-resolves every trap's path and moves the ones whose file changed. */
+  recheck(): void {
+    for (const trap of this.#traps) this.#arm(trap, false);
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    if (this.#pending !== undefined) clearImmediate(this.#pending);
+    for (const w of this.#watchers.values()) w.close();
+    this.#watchers.clear();
+  }
+
+  // A burst of directory events (an editor's save is several) costs one re-check.
+  #schedule(): void {
+    this.#pending ??= setImmediate(() => {
+      this.#pending = undefined;
+      this.recheck();
+    });
+  }
+
+  #arm(trap: HostTrap, initial: boolean): void {
+    let file: ResolvedFile;
+    try {
+      file = this.#deps.resolve({ root: '/', path: trap.path, create: trap.create, ...(trap.mode !== undefined ? { mode: trap.mode } : {}) });
+    } catch (err) {
+      if (initial) throw err;
+      if (!trap.missing) {
+        trap.missing = true;
+        const gone = isKiveError(err, 'KIVE_PATH_NOT_FOUND');
+        this.#deps.log.warn(
+          { path: trap.path, err: (err as Error).message },
+          gone ? 'trap path is gone; still watching its last inode' : 'cannot re-check trap; still watching its last inode',
+        );
+      }
+      return;
+    }
+    trap.missing = false;
+    if (file.created) this.#deps.log.info({ path: trap.path, mode: trap.mode }, 'created honeytoken');
+    const key = keyOf(file);
+    if (key === trap.armedKey) return;
+
+    this.#deps.map.setTrap(file, trap.id);
+    let ids = this.#byKey.get(key);
+    if (ids === undefined) this.#byKey.set(key, (ids = new Set()));
+    ids.add(trap.id);
+    const previous = trap.armedKey;
+    trap.armedKey = key;
+    if (previous !== undefined) {
+      this.#release(previous, trap.id);
+      this.#deps.log.info({ path: trap.path, from: previous, to: key }, 'trap file replaced, now watching the new inode');
+    } else {
+      this.#deps.log.info({ path: trap.path, inode: file.ino.toString(), dev: file.dev }, 'trap armed');
+    }
+  }
+
+  #release(key: string, trapId: number): void {
+    const ids = this.#byKey.get(key);
+    if (ids === undefined) return;
+    ids.delete(trapId);
+    if (ids.size > 0) {
+      // Another trap still watches it; keep the kernel entry but point it at that trap.
+      this.#deps.map.setTrap(parseKey(key), ids.values().next().value as number);
+      return;
+    }
+    this.#byKey.delete(key);
+    this.#deps.map.deleteTrap(parseKey(key));
+  }
+}
