@@ -9,12 +9,14 @@ export type KiveErrorCode =
   | 'KIVE_PROGRAM_REJECTED'
   | 'KIVE_ATTACH_FAILED'
   | 'KIVE_LIBBPF'
+  | 'KIVE_BPF_OBJECT_MISSING'
   | 'KIVE_MAP_FULL'
   | 'KIVE_CLOSED'
   | 'KIVE_INVALID_POLICY'
   | 'KIVE_UNSAFE_PATH'
   | 'KIVE_PATH_NOT_FOUND'
   | 'KIVE_RUNTIME'
+  | 'KIVE_CONTAINER_NOT_FOUND'
   | 'KIVE_USAGE'
   // src/k8s: a Kubernetes API call failed (status, reason on the error); a reconcile
   // hit a user error that retrying cannot fix; a wait gave up.
