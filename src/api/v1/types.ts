@@ -85,6 +85,8 @@ export interface KiveDataSpec {
   devId: number;
   metadata?: Record<string, string>;
   // Kive extension: identity of the trap and of where the file lives.
+  /** Inode number in decimal, exact where `inodeNo` would lose precision in JSON. */
+  inode?: string;
   kernelId?: string;
   policyName?: string;
   policyNamespace?: string;

@@ -1,0 +1,88 @@
+// Builds the KiveData for one trap in one container, and reads one back into the trap
+// context alerts need. Pure: the identity of the file comes in from the caller.
+
+import type { TrapContext } from '../alerts/build.ts';
+import { API_VERSION, type KiveData, type KivePolicy, type KiveTrap } from '../api/v1/types.ts';
+import type { SelectedContainer } from './match.ts';
+import { kiveDataName, LABELS, labelValue, MANAGED_BY, trapId as computeTrapId } from './naming.ts';
+
+export interface FileIdentity {
+  ino: bigint;
+  dev: number;
+}
+
+export interface KiveDataInput {
+  policy: KivePolicy;
+  trap: KiveTrap;
+  container: SelectedContainer;
+  file: FileIdentity;
+  kernelId: string;
+  nodeName: string;
+  /** Namespace the operator keeps KiveData in (the design's kivebpf-system). */
+  namespace: string;
+}
+
+export function buildKiveData(input: KiveDataInput): KiveData {
+  const { policy, trap, container, file, kernelId, nodeName, namespace } = input;
+  const pod = container.pod.metadata;
+  const id = computeTrapId(policy, trap);
+  const ino = file.ino;
+  return {
+    apiVersion: API_VERSION,
+    kind: 'KiveData',
+    metadata: {
+      name: kiveDataName(id, pod.uid, pod.name, pod.namespace, container.containerName),
+      namespace,
+      labels: {
+        [LABELS.kernelId]: labelValue(kernelId),
+        [LABELS.trapId]: id,
+        [LABELS.policy]: labelValue(policy.metadata.name),
+        [LABELS.policyNamespace]: labelValue(policy.metadata.namespace ?? ''),
+        [LABELS.node]: labelValue(nodeName),
+        [LABELS.podUid]: labelValue(pod.uid),
+        [LABELS.managedBy]: MANAGED_BY,
+      },
+    },
+    spec: {
+      // inodeNo keeps the design's integer field; `inode` is exact even past 2^53.
+      inodeNo: Number(ino),
+      devId: file.dev,
+      metadata: { ...(trap.metadata ?? {}) },
+      kernelId,
+      policyName: policy.metadata.name,
+      policyNamespace: policy.metadata.namespace ?? '',
+      trapId: id,
+      path: trap.path,
+      alertVersion: policy.spec.alertVersion ?? 'v1',
+      ...(trap.callback !== undefined ? { callback: trap.callback } : {}),
+      nodeName,
+      podName: pod.name,
+      podNamespace: pod.namespace,
+      podUid: pod.uid,
+      podIp: container.pod.status?.podIP ?? '',
+      containerId: container.containerId ?? '',
+      containerName: container.containerName,
+      inode: ino.toString(),
+    },
+  };
+}
+
+/** The file a KiveData arms: `inode` when present (exact), else the design's `inodeNo`. */
+export function fileOf(data: KiveData): FileIdentity {
+  const exact = data.spec.inode;
+  return { ino: exact !== undefined && /^\d+$/.test(exact) ? BigInt(exact) : BigInt(data.spec.inodeNo), dev: data.spec.devId };
+}
+
+export function trapContextOf(data: KiveData): TrapContext {
+  const s = data.spec;
+  return {
+    policyName: s.policyName ?? data.metadata.annotations?.['kive-policy-name'] ?? '',
+    path: s.path ?? data.metadata.annotations?.path ?? '',
+    customMetadata: s.metadata ?? {},
+    podName: s.podName ?? '',
+    podNamespace: s.podNamespace ?? '',
+    containerId: s.containerId ?? '',
+    containerName: s.containerName ?? '',
+    ...(s.callback ? { callback: s.callback } : {}),
+  };
+}

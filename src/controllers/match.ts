@@ -1,0 +1,109 @@
+// Which containers a trap selects. Pure: pods in, container references out.
+//
+// A trap's `matchAny` is a list of blocks, OR-ed; inside a block every item present must
+// match (AND): pod name, namespace, pod IP, container name (exact, `regex:` or `glob:`)
+// and labels (all present with equal values). The design requires at least one block,
+// so a trap without `matchAny` selects nothing in a cluster (and says why in the policy
+// status) rather than every container of every pod.
+
+import picomatch from 'picomatch';
+import type { RE2JS } from 're2js';
+import type { MatchBlock, KiveTrap } from '../api/v1/types.ts';
+import { compileContainerRegex } from '../api/v1/rules.ts';
+
+/** The parts of a core/v1 Pod Kive reads, as plain JSON. */
+export interface Pod {
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec?: { nodeName?: string; containers?: Array<{ name: string }> };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: Array<{ ip: string }>;
+    containerStatuses?: ContainerStatus[];
+  };
+}
+
+export interface ContainerStatus {
+  name: string;
+  containerID?: string;
+  ready?: boolean;
+  state?: { running?: { startedAt?: string }; waiting?: unknown; terminated?: unknown };
+}
+
+/** A container selected by a trap, whether or not it is running yet. */
+export interface SelectedContainer {
+  pod: Pod;
+  containerName: string;
+  /** As in the pod status (`containerd://<id>`), once the container has started. */
+  containerId: string | undefined;
+  running: boolean;
+}
+
+type NameMatcher = (name: string) => boolean;
+
+const matcherCache = new Map<string, NameMatcher>();
+
+/**
+ * `regex:` uses RE2 (the dialect the API server's CEL validated) and, like Go's
+ * regexp.MatchString in the original implementation, matches anywhere in the name: anchor
+ * with ^...$ for a whole-name match. `glob:` matches the whole name.
+ */
+export function containerNameMatcher(spec: string): NameMatcher {
+  let m = matcherCache.get(spec);
+  if (m !== undefined) return m;
+  if (spec.startsWith('regex:')) {
+    const re: RE2JS = compileContainerRegex(spec.slice('regex:'.length).trim());
+    m = (name) => re.matcher(name).find();
+  } else if (spec.startsWith('glob:')) {
+    m = picomatch(spec.slice('glob:'.length).trim(), { dot: true });
+  } else {
+    m = (name) => name === spec;
+  }
+  if (matcherCache.size > 1024) matcherCache.clear();
+  matcherCache.set(spec, m);
+  return m;
+}
+
+function podIps(pod: Pod): string[] {
+  const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
+  if (pod.status?.podIP && !ips.includes(pod.status.podIP)) ips.push(pod.status.podIP);
+  return ips;
+}
+
+/** Does `block` select container `containerName` of `pod`? */
+export function blockMatches(block: MatchBlock, pod: Pod, containerName: string): boolean {
+  if (block.pod !== undefined && block.pod !== pod.metadata.name) return false;
+  if (block.namespace !== undefined && block.namespace !== pod.metadata.namespace) return false;
+  if (block.ip !== undefined && !podIps(pod).includes(block.ip)) return false;
+  if (block.containerName !== undefined && !containerNameMatcher(block.containerName)(containerName)) return false;
+  if (block.matchLabels !== undefined) {
+    const labels = pod.metadata.labels ?? {};
+    for (const [k, v] of Object.entries(block.matchLabels)) if (labels[k] !== v) return false;
+  }
+  return true;
+}
+
+/** Every container of `pod` that `trap` selects, with whether it runs now. */
+export function selectContainers(trap: KiveTrap, pod: Pod): SelectedContainer[] {
+  const blocks = trap.matchAny ?? [];
+  if (blocks.length === 0 || pod.metadata.deletionTimestamp !== undefined) return [];
+  const statuses = new Map((pod.status?.containerStatuses ?? []).map((s) => [s.name, s]));
+  const names = pod.spec?.containers?.map((c) => c.name) ?? [...statuses.keys()];
+  const selected: SelectedContainer[] = [];
+  for (const containerName of names) {
+    if (!blocks.some((b) => blockMatches(b, pod, containerName))) continue;
+    const status = statuses.get(containerName);
+    selected.push({
+      pod,
+      containerName,
+      containerId: status?.containerID || undefined,
+      running: status?.state?.running !== undefined && Boolean(status.containerID),
+    });
+  }
+  return selected;
+}
+
+/** A pod whose containers can no longer come back: its KiveData can go. */
+export function podIsFinished(pod: Pod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed' || pod.metadata.deletionTimestamp !== undefined;
+}
