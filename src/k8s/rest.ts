@@ -59,8 +59,16 @@ export const isNotFound = (err: unknown): err is ApiError => isStatus(err, 404);
 export const isConflict = (err: unknown): err is ApiError => isStatus(err, 409);
 export const isGone = (err: unknown): err is ApiError => isStatus(err, 410);
 
+/**
+ * What most of the layer needs from a client: one JSON request. Tests substitute an
+ * in-memory fake or a wrapper that fails on demand.
+ */
+export interface Requester {
+  request<T = unknown>(req: RequestOptions): Promise<T>;
+}
+
 /** Raw JSON access to one cluster, as the KubeConfig's current context and user. */
-export class KubeClient {
+export class KubeClient implements Requester {
   readonly kubeConfig: KubeConfig;
   readonly #http = new IsomorphicFetchHttpLibrary();
 
