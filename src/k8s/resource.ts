@@ -28,7 +28,7 @@ export interface KubeObject {
     annotations?: Record<string, string>;
     finalizers?: string[];
     deletionTimestamp?: string;
-    [k: string]: unknown;
+    creationTimestamp?: string;
   };
 }
 
