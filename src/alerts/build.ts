@@ -27,6 +27,8 @@ export interface TrapContext {
   containerName: string;
   /** Where to POST the alert, if anywhere. */
   callback?: string;
+  /** Node of the container, when it differs from the node that raised the alert. */
+  nodeName?: string;
 }
 
 export interface AlertEnvironment {
@@ -86,7 +88,7 @@ export function buildAlert(
       namespace: trap.podNamespace,
       container: { id: trap.containerId, name: trap.containerName },
     },
-    node: { name: env.nodeName },
+    node: { name: trap.nodeName || env.nodeName },
     process: {
       pid: event.pid,
       tgid: event.tgid,

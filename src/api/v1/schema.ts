@@ -129,6 +129,31 @@ const conditionSchema: Schema = {
   },
 };
 
+const nodeReportSchema: Schema = {
+  type: 'object',
+  required: ['node'],
+  properties: {
+    node: { type: 'string', maxLength: LIMITS.nameLength },
+    kernelId: { type: 'string', maxLength: 64 },
+    observedGeneration: { type: 'integer', format: 'int64' },
+    matchedContainers: { type: 'integer' },
+    armedTraps: { type: 'integer' },
+    pendingContainers: { type: 'integer', description: 'Matched containers not running yet; retried.' },
+    problems: {
+      type: 'array',
+      maxItems: 32,
+      items: {
+        type: 'object',
+        required: ['reason', 'message'],
+        properties: {
+          reason: { type: 'string', maxLength: 64 },
+          message: { type: 'string', maxLength: 1024 },
+        },
+      },
+    },
+  },
+};
+
 export const policyStatusSchema: Schema = {
   type: 'object',
   properties: {
@@ -142,6 +167,14 @@ export const policyStatusSchema: Schema = {
     },
     matchedContainers: { type: 'integer', description: 'Containers the traps matched.' },
     armedTraps: { type: 'integer', description: 'KiveData (trap x container) currently armed.' },
+    nodes: {
+      type: 'array',
+      description: "Each node's discover controller reports here (its own field manager); the Ready condition sums them up.",
+      maxItems: 5000,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['node'],
+      items: nodeReportSchema,
+    },
   },
 };
 

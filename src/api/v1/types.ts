@@ -64,6 +64,25 @@ export interface KivePolicyStatus {
   conditions?: Condition[];
   matchedContainers?: number;
   armedTraps?: number;
+  /** One entry per node, written by that node's discover controller. */
+  nodes?: NodeReport[];
+}
+
+export interface PolicyProblem {
+  /** PathNotFound, UnsafePath, RuntimeError, ... */
+  reason: string;
+  message: string;
+}
+
+/** What one node's discover controller found for a policy. Kive extension. */
+export interface NodeReport {
+  node: string;
+  kernelId?: string;
+  observedGeneration?: number;
+  matchedContainers?: number;
+  armedTraps?: number;
+  pendingContainers?: number;
+  problems?: PolicyProblem[];
 }
 
 export interface KivePolicy {

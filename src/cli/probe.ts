@@ -1,0 +1,14 @@
+// `kive probe`: which backends this kernel accepts. Each one is really loaded and
+// attached, then detached, so the answer is the kernel's, not a guess from its version.
+import { probeBackends, selectBackend } from '../kernel/monitor.ts';
+
+export async function probeCommand(): Promise<number> {
+  const results = await probeBackends();
+  for (const r of results) {
+    const verdict = r.supported ? `supported (${r.attachPoint ?? 'attached'})` : `not supported: ${r.reason ?? 'unknown reason'}`;
+    process.stdout.write(`${r.backend.padEnd(11)} ${verdict}\n`);
+  }
+  const chosen = selectBackend(results);
+  process.stdout.write(chosen === null ? 'auto        none: no backend works on this kernel\n' : `auto        ${chosen}\n`);
+  return chosen === null ? 1 : 0;
+}

@@ -1,0 +1,157 @@
+// The discover controller: one per node. For one KivePolicy it finds the matching
+// containers on this node, resolves each trap's path inside each container's root (never
+// escaping it), creates honeytokens, and keeps exactly one KiveData per (trap, container)
+// on this kernel. Level-based: every run re-reads the caches and converges, whatever
+// event woke it.
+//
+// Unlike the original implementation, a container that is not running yet does not hold
+// up anything else: it is counted as pending and the policy is retried later, while every
+// other container is handled now.
+
+import type { KiveData, KivePolicy, KiveTrap, NodeReport, PolicyProblem } from '../api/v1/types.ts';
+import { isKiveError } from '../errors.ts';
+import type { ReconcileResult } from '../k8s/controller.ts';
+import type { Logger } from '../k8s/log.ts';
+import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
+import { buildKiveData } from './kivedata.ts';
+import { selectContainers, type Pod, type SelectedContainer } from './match.ts';
+
+/** Reads of the informer caches the reconcile needs. */
+export interface DiscoverCaches {
+  policy(key: string): KivePolicy | undefined;
+  /** Pods scheduled on this node. */
+  pods(): readonly Pod[];
+  /** KiveData of `policyKey` created by this node. */
+  kiveDataOf(policyKey: string): readonly KiveData[];
+}
+
+/** The writes, behind an interface so tests can record them. */
+export interface DiscoverWriter {
+  apply(data: KiveData): Promise<void>;
+  delete(namespace: string, name: string): Promise<void>;
+  reportStatus(policy: KivePolicy, report: NodeReport): Promise<void>;
+}
+
+export interface DiscoverDeps {
+  nodeName: string;
+  kernelId: string;
+  /** Namespace that holds KiveData (the design's kivebpf-system). */
+  namespace: string;
+  caches: DiscoverCaches;
+  writer: DiscoverWriter;
+  /** Container id as in the pod status -> a pid whose /proc/<pid>/root is its root. */
+  locate(containerId: string): Promise<number>;
+  resolve(opts: ResolveOptions): ResolvedFile;
+  log: Logger;
+  /** Retry delay while some matched container is not running yet. */
+  pendingRetryMs?: number;
+  /** Re-check even when all is well: files inside containers can be replaced. */
+  recheckMs?: number;
+  /** Root of the host's /proc (tests may point elsewhere). */
+  procRoot?: string;
+}
+
+const MAX_PROBLEMS = 32;
+
+function problemOf(err: unknown, trap: KiveTrap, c: SelectedContainer): PolicyProblem {
+  const where = `${trap.path} in ${c.pod.metadata.namespace}/${c.pod.metadata.name}/${c.containerName}`;
+  const message = `${where}: ${(err as Error).message}`.slice(0, 1024);
+  if (isKiveError(err, 'KIVE_UNSAFE_PATH')) return { reason: 'UnsafePath', message };
+  if (isKiveError(err, 'KIVE_PATH_NOT_FOUND')) return { reason: 'PathNotFound', message };
+  if (isKiveError(err, 'KIVE_INVALID_POLICY')) return { reason: 'InvalidTrap', message };
+  return { reason: 'RuntimeError', message };
+}
+
+/** Same spec and labels: applying it again would change nothing. */
+function unchanged(a: KiveData | undefined, b: KiveData): boolean {
+  return a !== undefined && JSON.stringify(a.spec) === JSON.stringify(b.spec) && JSON.stringify(a.metadata.labels) === JSON.stringify(b.metadata.labels);
+}
+
+export function createDiscoverReconciler(deps: DiscoverDeps) {
+  const { caches, writer, log } = deps;
+  const procRoot = deps.procRoot ?? '/proc';
+
+  return async function reconcileDiscover(policyKey: string): Promise<ReconcileResult> {
+    // 1. Load the policy. Gone or going: this node's KiveData of it go too.
+    const policy = caches.policy(policyKey);
+    const existing = caches.kiveDataOf(policyKey);
+    if (policy === undefined || policy.metadata.deletionTimestamp !== undefined) {
+      for (const d of existing) await writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name);
+      return;
+    }
+
+    // 2. Every (trap, container) on this node that the policy selects.
+    const desired = new Map<string, KiveData>();
+    const keep = new Set<string>(); // existing KiveData kept through a transient failure
+    const problems: PolicyProblem[] = [];
+    let matched = 0;
+    let pending = 0;
+    for (const trap of policy.spec.traps) {
+      for (const pod of caches.pods()) {
+        for (const container of selectContainers(trap, pod)) {
+          matched++;
+          if (!container.running || container.containerId === undefined) {
+            pending++;
+            continue;
+          }
+          // 3. Find the container's root and the file inside it.
+          let pid: number;
+          try {
+            pid = await deps.locate(container.containerId);
+          } catch (err) {
+            pending++;
+            problems.push(problemOf(err, trap, container));
+            const name = buildName(policy, trap, container, deps);
+            if (name !== undefined) keep.add(name);
+            continue;
+          }
+          let file: ResolvedFile;
+          try {
+            file = deps.resolve({
+              root: `${procRoot}/${pid}/root`,
+              path: trap.path,
+              ...(trap.create === true ? { create: true } : {}),
+              ...(trap.mode !== undefined ? { mode: trap.mode } : {}),
+            });
+          } catch (err) {
+            problems.push(problemOf(err, trap, container));
+            continue;
+          }
+          if (file.created) log.info({ policy: policyKey, path: trap.path, pod: pod.metadata.name, container: container.containerName }, 'created honeytoken');
+          const data = buildKiveData({ policy, trap, container, file, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace });
+          desired.set(data.metadata.name, data);
+        }
+      }
+    }
+
+    // 4. Converge: apply what changed, delete what is no longer wanted.
+    const byName = new Map(existing.map((d) => [d.metadata.name, d]));
+    for (const data of desired.values()) {
+      if (!unchanged(byName.get(data.metadata.name), data)) await writer.apply(data);
+    }
+    for (const d of existing) {
+      if (!desired.has(d.metadata.name) && !keep.has(d.metadata.name)) {
+        await writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name);
+      }
+    }
+
+    // 5. Report what this node saw; the cluster controller folds reports into Ready.
+    await writer.reportStatus(policy, {
+      node: deps.nodeName,
+      kernelId: deps.kernelId,
+      observedGeneration: policy.metadata.generation ?? 0,
+      matchedContainers: matched,
+      armedTraps: desired.size,
+      pendingContainers: pending,
+      problems: problems.slice(0, MAX_PROBLEMS),
+    });
+
+    // 6. Come back soon for pending containers, later anyway to notice replaced files.
+    return { requeueAfterMs: pending > 0 ? (deps.pendingRetryMs ?? 2_000) : (deps.recheckMs ?? 60_000) };
+  };
+}
+
+/** The KiveData name a container would get, without resolving its file. */
+function buildName(policy: KivePolicy, trap: KiveTrap, container: SelectedContainer, deps: DiscoverDeps): string | undefined {
+  return buildKiveData({ policy, trap, container, file: { ino: 0n, dev: 0 }, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace }).metadata.name;
+}
