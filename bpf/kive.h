@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one contract between Kive's eBPF programs and userspace: map keys and values,
+ * the event record, counter indexes and sizes. Fixed-size fields only, explicit
+ * padding, no pointers, so the same bytes mean the same thing on both sides.
+ *
+ * Keep in sync with src/kernel/event.ts (decoder and sizes) and src/kernel/dev.ts
+ * (device encoding). test/kernel/layout.test.ts checks the offsets below against the
+ * BTF of the compiled objects, so a change here that is not mirrored there fails.
+ */
+#ifndef KIVE_H
+#define KIVE_H
+
+/* Default capacity of the trap map; userspace may change it before load. */
+#define KIVE_MAX_TRAPS_DEFAULT 65536
+
+#define KIVE_COMM_LEN 16
+/* Process context tail: bytes of argv, exe path and cwd path copied per event. */
+#define KIVE_ARGS_LEN 256
+#define KIVE_PATH_LEN 256
+/* How many path components the bounded dentry walk climbs before giving up. */
+#define KIVE_PATH_DEPTH 24
+
+/*
+ * Trap key: the identity of a file on one kernel. dev is the kernel's encoding of the
+ * superblock's device, MKDEV(major, minor) = major << 20 | minor (not glibc's st_dev).
+ * pad must be zero: the hash map compares all 16 bytes.
+ */
+struct kive_trap_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+/* Trap value: trap_id is chosen by userspace and echoed in every event. */
+struct kive_trap_value {
+	__u32 trap_id;
+	__u32 flags; /* reserved, must be zero */
+};
+
+/* What the hook saw. */
+enum kive_op {
+	KIVE_OP_PERMISSION = 1, /* inode_permission / security_inode_permission */
+	KIVE_OP_OPEN = 2,       /* successful open(2) family, from the syscall exit */
+	KIVE_OP_EXEC = 3,       /* successful execve(2) of the file */
+};
+
+/* The kernel's MAY_* bits (include/linux/fs.h); `mask` carries these. */
+#define KIVE_MAY_EXEC 0x1
+#define KIVE_MAY_WRITE 0x2
+#define KIVE_MAY_READ 0x4
+#define KIVE_MAY_APPEND 0x8
+#define KIVE_MAY_ACCESS 0x10
+#define KIVE_MAY_OPEN 0x20
+
+/* kive_event.flags */
+#define KIVE_EVF_CONTEXT 0x1    /* a struct kive_event_ctx tail follows the header */
+#define KIVE_EVF_ARGS_TRUNC 0x2 /* argv was longer than KIVE_ARGS_LEN or unreadable */
+#define KIVE_EVF_EXE_TRUNC 0x4  /* exe path deeper/longer than the walk allows */
+#define KIVE_EVF_CWD_TRUNC 0x8  /* cwd path deeper/longer than the walk allows */
+
+/*
+ * One event, the header of every ring buffer record (80 bytes). ts_ns is
+ * bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC. pid is the kernel pid (thread id), tgid the
+ * userspace pid. uid/gid are the real ids of the task.
+ */
+struct kive_event {
+	__u64 ts_ns;
+	__u64 ino;
+	__u64 cgroup_id;
+	__u32 dev;
+	__u32 mask;
+	__u32 pid;
+	__u32 tgid;
+	__u32 uid;
+	__u32 gid;
+	__u32 trap_id;
+	__u16 op;
+	__u16 flags;
+	__u16 args_len; /* valid bytes in ctx.args (NUL-separated argv) */
+	__u16 exe_len;  /* valid bytes in ctx.exe, no NUL */
+	__u16 cwd_len;  /* valid bytes in ctx.cwd, no NUL */
+	__u16 reserved;
+	char comm[KIVE_COMM_LEN];
+};
+
+/* Optional tail, present when flags & KIVE_EVF_CONTEXT (record = header + tail). */
+struct kive_event_ctx {
+	struct kive_event hdr;
+	char args[KIVE_ARGS_LEN];
+	char exe[KIVE_PATH_LEN];
+	char cwd[KIVE_PATH_LEN];
+};
+
+#define KIVE_EVENT_SIZE 80
+#define KIVE_EVENT_CTX_SIZE (KIVE_EVENT_SIZE + KIVE_ARGS_LEN + 2 * KIVE_PATH_LEN)
+
+/* Indexes into the per-CPU counters array. */
+enum kive_counter {
+	KIVE_CNT_EMITTED = 0, /* records submitted to the ring buffer */
+	KIVE_CNT_DROPPED = 1, /* matches lost because the ring buffer was full */
+	KIVE_CNT_MAX = 2,
+};
+
+#endif /* KIVE_H */

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Tracepoint backend, for kernels that refuse kprobes and fentry (no CONFIG_KPROBES,
+ * lockdown). It sees what succeeded rather than what was checked: the syscall-exit
+ * tracepoints of the open family resolve the returned fd to its inode, and
+ * sched_process_exec reports the executed file. docs/backends.md lists what it misses.
+ *
+ * Classic per-syscall tracepoints, not raw_tp/sys_exit: the raw tracepoint would run
+ * this program on every syscall of every task; these run only on the four opens.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "lib/filter.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* uapi asm-generic/fcntl.h values (x86-64 and arm64 agree); vmlinux.h has no macros. */
+#define KIVE_O_ACCMODE 00000003
+#define KIVE_O_WRONLY 00000001
+#define KIVE_O_RDWR 00000002
+#define KIVE_O_CREAT 00000100
+#define KIVE_O_TRUNC 00001000
+#define KIVE_O_APPEND 00002000
+#define KIVE_O_PATH 010000000
+
+enum kive_open_call { KIVE_SYS_OPEN, KIVE_SYS_OPENAT, KIVE_SYS_OPENAT2, KIVE_SYS_CREAT };
+
+static __always_inline struct file *kive_fd_file(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/*
+ * The flags the caller passed, for the MAY_* mask. The saved user registers hold the
+ * syscall's arguments at exit (bpf_task_pt_regs, 5.15+); before that, the open file's
+ * f_flags, which keep O_ACCMODE and O_APPEND but have lost O_TRUNC.
+ */
+static __always_inline __u64 kive_open_flags(enum kive_open_call call, struct file *f)
+{
+	if (call == KIVE_SYS_CREAT)
+		return KIVE_O_CREAT | KIVE_O_WRONLY | KIVE_O_TRUNC;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		__u64 flags = 0;
+
+		if (call == KIVE_SYS_OPEN)
+			return PT_REGS_PARM2_CORE_SYSCALL(regs);
+		if (call == KIVE_SYS_OPENAT)
+			return PT_REGS_PARM3_CORE_SYSCALL(regs);
+		/* openat2: struct open_how starts with the u64 flags. */
+		if (bpf_probe_read_user(&flags, sizeof(flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs)) == 0)
+			return flags;
+	}
+	return BPF_CORE_READ(f, f_flags);
+}
+
+/* The access the kernel checked for this open (fs/open.c build_open_flags). */
+static __always_inline __u32 kive_open_mask(__u64 flags)
+{
+	__u32 mask = KIVE_MAY_OPEN;
+
+	switch (flags & KIVE_O_ACCMODE) {
+	case 0:
+		mask |= KIVE_MAY_READ;
+		break;
+	case KIVE_O_WRONLY:
+		mask |= KIVE_MAY_WRITE;
+		break;
+	default:
+		mask |= KIVE_MAY_READ | KIVE_MAY_WRITE;
+	}
+	if (flags & KIVE_O_TRUNC)
+		mask |= KIVE_MAY_WRITE;
+	if (flags & KIVE_O_APPEND)
+		mask |= KIVE_MAY_APPEND;
+	return mask;
+}
+
+static __always_inline int kive_on_open_exit(long ret, enum kive_open_call call)
+{
+	struct kive_trap_key key = {};
+	struct kive_trap_value *trap;
+	struct inode *inode;
+	struct file *f;
+	__u64 flags;
+
+	if (ret < 0)
+		return 0;
+	f = kive_fd_file(ret);
+	if (!f)
+		return 0;
+	/* Same two steps as kive_filter_inode, unrolled here to keep f for the mask. */
+	inode = BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return 0;
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	trap = bpf_map_lookup_elem(&kive_traps, &key);
+	if (!trap)
+		return 0;
+	flags = kive_open_flags(call, f);
+	/* O_PATH checks no permission on the file itself, like the permission hooks. */
+	if (flags & KIVE_O_PATH)
+		return 0;
+	return kive_emit(&key, trap, kive_open_mask(flags), KIVE_OP_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int kive_tp_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return kive_on_open_exit(ctx->ret, KIVE_SYS_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int kive_tp_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return kive_on_open_exit(ctx->ret, KIVE_SYS_OPENAT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int kive_tp_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return kive_on_open_exit(ctx->ret, KIVE_SYS_OPENAT2);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int kive_tp_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return kive_on_open_exit(ctx->ret, KIVE_SYS_CREAT);
+}
+
+/* raw_tp: unlike the classic tracepoint, its arguments include bprm (the new file). */
+SEC("raw_tp/sched_process_exec")
+int kive_tp_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+
+	return kive_filter_inode(BPF_CORE_READ(bprm, file, f_inode), KIVE_MAY_EXEC, KIVE_OP_EXEC);
+}

@@ -1,0 +1,163 @@
+// Decoder of the kernel's event record (struct kive_event, plus the optional struct
+// kive_event_ctx tail). Keep in sync with bpf/kive.h: test/kernel/layout.test.ts checks
+// every offset and size below against the BTF of the compiled objects.
+//
+// The decoder reads straight from the ring buffer's mmap'd bytes through a DataView /
+// Uint8Array over that memory: the only copies are the JS values it produces.
+
+/** One matched access, as userspace sees it. */
+export interface KernelEvent {
+  /** bpf_ktime_get_ns(): CLOCK_MONOTONIC nanoseconds. */
+  tsNs: bigint;
+  ino: bigint;
+  /** Kernel encoding, MKDEV(major, minor). */
+  dev: number;
+  /** The kernel's MAY_* bits. */
+  mask: number;
+  op: string;
+  /** Kernel pid (the thread id). */
+  pid: number;
+  /** Userspace pid. */
+  tgid: number;
+  uid: number;
+  gid: number;
+  cgroupId: bigint;
+  comm: string;
+  trapId: number;
+  args?: string[];
+  exe?: string;
+  cwd?: string;
+}
+
+export const EVENT_SIZE = 80;
+export const ARGS_LEN = 256;
+export const PATH_LEN = 256;
+export const EVENT_CTX_SIZE = EVENT_SIZE + ARGS_LEN + 2 * PATH_LEN;
+export const COMM_LEN = 16;
+
+/** Byte offsets of struct kive_event's fields (and the tail's arrays). */
+export const EVENT_LAYOUT = {
+  ts_ns: 0,
+  ino: 8,
+  cgroup_id: 16,
+  dev: 24,
+  mask: 28,
+  pid: 32,
+  tgid: 36,
+  uid: 40,
+  gid: 44,
+  trap_id: 48,
+  op: 52,
+  flags: 54,
+  args_len: 56,
+  exe_len: 58,
+  cwd_len: 60,
+  reserved: 62,
+  comm: 64,
+} as const;
+
+export const EVENT_CTX_LAYOUT = { hdr: 0, args: EVENT_SIZE, exe: EVENT_SIZE + ARGS_LEN, cwd: EVENT_SIZE + ARGS_LEN + PATH_LEN } as const;
+
+export const EVF_CONTEXT = 0x1;
+export const EVF_ARGS_TRUNC = 0x2;
+export const EVF_EXE_TRUNC = 0x4;
+export const EVF_CWD_TRUNC = 0x8;
+
+/** enum kive_op */
+export const OPS: Readonly<Record<number, string>> = { 1: 'permission', 2: 'open', 3: 'exec' };
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/** Bytes [off, off+len) as a string, stopping at the first NUL. ASCII fast path. */
+export function cString(u8: Uint8Array, off: number, len: number): string {
+  let end = off;
+  let ascii = true;
+  const limit = off + len;
+  while (end < limit) {
+    const c = u8[end]!;
+    if (c === 0) break;
+    if (c >= 0x80) ascii = false;
+    end++;
+  }
+  if (ascii && end - off <= 64) return String.fromCharCode(...u8.subarray(off, end));
+  return utf8.decode(u8.subarray(off, end));
+}
+
+/** NUL-separated argv bytes -> strings (a truncated last argument is kept as is). */
+export function splitArgs(u8: Uint8Array, off: number, len: number): string[] {
+  const text = utf8.decode(u8.subarray(off, off + len));
+  const parts = text.split('\0');
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/**
+ * Decodes one record payload of `len` bytes at `off`. Throws RangeError on a record
+ * shorter than the header or claiming a tail it does not have, which would mean
+ * userspace and kernel disagree on the contract.
+ */
+export function decodeEvent(dv: DataView, u8: Uint8Array, off: number, len: number): KernelEvent {
+  if (len < EVENT_SIZE) throw new RangeError(`event record of ${len} bytes, expected at least ${EVENT_SIZE}`);
+  const L = EVENT_LAYOUT;
+  const opCode = dv.getUint16(off + L.op, true);
+  const flags = dv.getUint16(off + L.flags, true);
+  const ev: KernelEvent = {
+    tsNs: dv.getBigUint64(off + L.ts_ns, true),
+    ino: dv.getBigUint64(off + L.ino, true),
+    dev: dv.getUint32(off + L.dev, true),
+    mask: dv.getUint32(off + L.mask, true),
+    op: OPS[opCode] ?? `op${opCode}`,
+    pid: dv.getUint32(off + L.pid, true),
+    tgid: dv.getUint32(off + L.tgid, true),
+    uid: dv.getUint32(off + L.uid, true),
+    gid: dv.getUint32(off + L.gid, true),
+    cgroupId: dv.getBigUint64(off + L.cgroup_id, true),
+    comm: cString(u8, off + L.comm, COMM_LEN),
+    trapId: dv.getUint32(off + L.trap_id, true),
+  };
+  if (flags & EVF_CONTEXT) {
+    if (len < EVENT_CTX_SIZE) throw new RangeError(`event record of ${len} bytes flags a context tail of ${EVENT_CTX_SIZE}`);
+    const argsLen = Math.min(dv.getUint16(off + L.args_len, true), ARGS_LEN);
+    const exeLen = Math.min(dv.getUint16(off + L.exe_len, true), PATH_LEN);
+    const cwdLen = Math.min(dv.getUint16(off + L.cwd_len, true), PATH_LEN);
+    const C = EVENT_CTX_LAYOUT;
+    if (argsLen > 0) ev.args = splitArgs(u8, off + C.args, argsLen);
+    if (exeLen > 0) ev.exe = utf8.decode(u8.subarray(off + C.exe, off + C.exe + exeLen));
+    if (cwdLen > 0) ev.cwd = utf8.decode(u8.subarray(off + C.cwd, off + C.cwd + cwdLen));
+  }
+  return ev;
+}
+
+/** Test and bench helper: encodes an event the way the kernel lays it out. */
+export function encodeEvent(ev: KernelEvent, opts: { context?: boolean } = {}): Uint8Array {
+  const ctx = opts.context ?? (ev.args !== undefined || ev.exe !== undefined || ev.cwd !== undefined);
+  const buf = new Uint8Array(ctx ? EVENT_CTX_SIZE : EVENT_SIZE);
+  const dv = new DataView(buf.buffer);
+  const L = EVENT_LAYOUT;
+  const opCode = Number(Object.entries(OPS).find(([, v]) => v === ev.op)?.[0] ?? 0);
+  dv.setBigUint64(L.ts_ns, ev.tsNs, true);
+  dv.setBigUint64(L.ino, ev.ino, true);
+  dv.setBigUint64(L.cgroup_id, ev.cgroupId, true);
+  dv.setUint32(L.dev, ev.dev, true);
+  dv.setUint32(L.mask, ev.mask, true);
+  dv.setUint32(L.pid, ev.pid, true);
+  dv.setUint32(L.tgid, ev.tgid, true);
+  dv.setUint32(L.uid, ev.uid, true);
+  dv.setUint32(L.gid, ev.gid, true);
+  dv.setUint32(L.trap_id, ev.trapId, true);
+  dv.setUint16(L.op, opCode, true);
+  buf.set(new TextEncoder().encode(ev.comm).subarray(0, COMM_LEN - 1), L.comm);
+  if (ctx) {
+    dv.setUint16(L.flags, EVF_CONTEXT, true);
+    const enc = new TextEncoder();
+    const put = (s: string | undefined, at: number, max: number, lenField: number): void => {
+      const b = enc.encode(s ?? '').subarray(0, max);
+      buf.set(b, at);
+      dv.setUint16(lenField, b.length, true);
+    };
+    put(ev.args ? ev.args.map((a) => `${a}\0`).join('') : undefined, EVENT_CTX_LAYOUT.args, ARGS_LEN, L.args_len);
+    put(ev.exe, EVENT_CTX_LAYOUT.exe, PATH_LEN, L.exe_len);
+    put(ev.cwd, EVENT_CTX_LAYOUT.cwd, PATH_LEN, L.cwd_len);
+  }
+  return buf;
+}

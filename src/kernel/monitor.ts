@@ -1,0 +1,280 @@
+// Kive's kernel-facing API: load a backend, manage the trap map, consume events.
+//
+// Ownership: FileMonitor.open() returns a monitor that owns the loaded object, its
+// links, the maps and the ring buffer mappings; close() releases all of them and is
+// idempotent. If the process dies without close(), the kernel detaches and frees
+// everything when the fds close (nothing is pinned). Needs root, a kernel with BTF
+// (CONFIG_DEBUG_INFO_BTF) and ring buffers (5.8+).
+
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KiveError, isKiveError } from '../errors.ts';
+import { BACKEND_PREFERENCE, selectBackend, type BackendName, type ProbeResult } from './backends.ts';
+import { decodeEvent, type KernelEvent } from './event.ts';
+import { bpf, errnoName } from './libbpf.ts';
+import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './loader.ts';
+import { RingReader } from './ringbuf.ts';
+
+export { selectBackend };
+export type { BackendName, KernelEvent, ProbeResult };
+
+export interface FileKey {
+  ino: bigint;
+  /** Kernel encoding (see dev.ts). */
+  dev: number;
+}
+
+export interface MonitorOptions {
+  backend?: BackendName | 'auto';
+  /** Capacity of the trap map. Default 65,536. */
+  maxTraps?: number;
+  /** Ring buffer data size: a power of two, at least one page. Default 4 MiB. */
+  ringBufferBytes?: number;
+  /** Where kive_<backend>.bpf.o live. Default <repo>/build/bpf, or $KIVE_BPF_OBJECT_DIR. */
+  objectDir?: string;
+  /** Kive extension: copy argv, exe and cwd into each event. Default true. */
+  captureContext?: boolean;
+  /** Kive extension: force a reader wake-up per this many unread bytes. Default ring/16. */
+  wakeupBytes?: number;
+  /** Kive extension: how often the reader collects un-signalled records. Default 10 ms. */
+  pollIntervalMs?: number;
+}
+
+export const DEFAULT_MAX_TRAPS = 65536;
+export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
+
+export function defaultObjectDir(): string {
+  if (process.env.KIVE_BPF_OBJECT_DIR) return process.env.KIVE_BPF_OBJECT_DIR;
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/kernel/ when run from source, dist/src/kernel/ when compiled.
+  const candidates = [join(here, '..', '..', 'build', 'bpf'), join(here, '..', '..', '..', 'build', 'bpf')];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+}
+
+function loadOptions(o: MonitorOptions): LoadOptions {
+  const ring = o.ringBufferBytes ?? DEFAULT_RING_BYTES;
+  return {
+    objectDir: o.objectDir ?? defaultObjectDir(),
+    maxTraps: o.maxTraps ?? DEFAULT_MAX_TRAPS,
+    ringBufferBytes: ring,
+    captureContext: o.captureContext ?? true,
+    wakeupBytes: o.wakeupBytes ?? Math.max(4096, ring / 16),
+  };
+}
+
+/** Errors that mean "this backend does not work here", as opposed to "Kive is broken". */
+function isRefusal(err: unknown): boolean {
+  return (
+    isKiveError(err, 'KIVE_BACKEND_UNSUPPORTED') || isKiveError(err, 'KIVE_ATTACH_FAILED') || isKiveError(err, 'KIVE_PROGRAM_REJECTED')
+  );
+}
+
+const KEY_SIZE = 16;
+const VALUE_SIZE = 8;
+const BPF_ANY = 0;
+
+export class FileMonitor {
+  readonly backend: BackendName;
+  readonly attachedTo: string;
+  #loaded: LoadedBackend | null;
+  #ring: RingReader | null;
+  #pollIntervalMs: number;
+  #closed = false;
+  // Reused for every map call: map syscalls copy keys and values in and out.
+  #key = Buffer.alloc(KEY_SIZE);
+  #value = Buffer.alloc(VALUE_SIZE);
+
+  private constructor(loaded: LoadedBackend, ring: RingReader, pollIntervalMs: number) {
+    this.backend = loaded.backend;
+    this.attachedTo = loaded.attachedTo;
+    this.#loaded = loaded;
+    this.#ring = ring;
+    this.#pollIntervalMs = pollIntervalMs;
+  }
+
+  /**
+   * Loads and attaches a backend ('auto': the best one this kernel accepts).
+   * Throws KiveError KIVE_NOT_ROOT, KIVE_NO_BTF, KIVE_BACKEND_UNSUPPORTED,
+   * KIVE_ATTACH_FAILED, KIVE_BPF_OBJECT_MISSING, or VerifierError (with the log).
+   */
+  static async open(options: MonitorOptions = {}): Promise<FileMonitor> {
+    const opts = loadOptions(options);
+    const wanted = options.backend ?? 'auto';
+    let loaded: LoadedBackend;
+    if (wanted === 'auto') {
+      checkPrivileges();
+      const reasons: string[] = [];
+      let found: LoadedBackend | null = null;
+      for (const name of BACKEND_PREFERENCE) {
+        try {
+          found = loadBackend(name, opts);
+          break;
+        } catch (err) {
+          if (!isRefusal(err)) throw err;
+          reasons.push(`${name}: ${(err as Error).message}`);
+        }
+      }
+      if (!found) throw new KiveError('KIVE_BACKEND_UNSUPPORTED', `open monitor: no backend works on this kernel (${reasons.join('; ')})`);
+      loaded = found;
+    } else {
+      loaded = loadBackend(wanted, opts);
+    }
+    let ring: RingReader;
+    try {
+      ring = RingReader.open(loaded.eventsFd, loaded.ringBytes);
+    } catch (err) {
+      loaded.close();
+      throw err;
+    }
+    return new FileMonitor(loaded, ring, options.pollIntervalMs ?? 10);
+  }
+
+  #live(what: string): LoadedBackend {
+    if (this.#closed || !this.#loaded) throw new KiveError('KIVE_CLOSED', `${what}: monitor is closed`);
+    return this.#loaded;
+  }
+
+  #encodeKey(key: FileKey): Buffer {
+    if (key.ino < 0n || key.ino > 0xffffffffffffffffn) throw new RangeError(`inode ${key.ino} out of range`);
+    if (!Number.isInteger(key.dev) || key.dev < 0 || key.dev > 0xffffffff) throw new RangeError(`dev ${key.dev} out of range`);
+    this.#key.writeBigUInt64LE(key.ino, 0);
+    this.#key.writeUInt32LE(key.dev, 8);
+    this.#key.writeUInt32LE(0, 12);
+    return this.#key;
+  }
+
+  /** Adds or replaces a trap. Throws KIVE_MAP_FULL when the map is at capacity. */
+  setTrap(key: FileKey, trapId: number): void {
+    const l = this.#live('set trap');
+    if (!Number.isInteger(trapId) || trapId < 0 || trapId > 0xffffffff) throw new RangeError(`trap id ${trapId} out of range`);
+    const k = this.#encodeKey(key);
+    this.#value.writeUInt32LE(trapId, 0);
+    this.#value.writeUInt32LE(0, 4);
+    const rc = bpf.mapUpdate(l.trapsFd, k, this.#value, BPF_ANY);
+    if (rc === 0) return;
+    if (errnoName(rc) === 'E2BIG') {
+      throw new KiveError('KIVE_MAP_FULL', `set trap ${key.ino}@${key.dev}: trap map is full (raise maxTraps)`);
+    }
+    throw new KiveError('KIVE_LIBBPF', `set trap ${key.ino}@${key.dev}: ${errnoName(rc)}`);
+  }
+
+  /** Removes a trap; false when there was none. */
+  deleteTrap(key: FileKey): boolean {
+    const l = this.#live('delete trap');
+    const rc = bpf.mapDelete(l.trapsFd, this.#encodeKey(key));
+    if (rc === 0) return true;
+    if (errnoName(rc) === 'ENOENT') return false;
+    throw new KiveError('KIVE_LIBBPF', `delete trap ${key.ino}@${key.dev}: ${errnoName(rc)}`);
+  }
+
+  listTraps(): Array<{ key: FileKey; trapId: number }> {
+    const l = this.#live('list traps');
+    const out: Array<{ key: FileKey; trapId: number }> = [];
+    const cur = Buffer.alloc(KEY_SIZE);
+    const next = Buffer.alloc(KEY_SIZE);
+    let first = true;
+    // A key deleted concurrently makes get_next_key restart from the beginning; the
+    // Set keeps the listing free of duplicates in that case.
+    const seen = new Set<string>();
+    while (bpf.mapNextKey(l.trapsFd, first ? null : cur, next) === 0) {
+      first = false;
+      next.copy(cur);
+      const id = cur.toString('hex');
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (bpf.mapLookup(l.trapsFd, cur, this.#value) !== 0) continue;
+      out.push({ key: { ino: cur.readBigUInt64LE(0), dev: cur.readUInt32LE(8) }, trapId: this.#value.readUInt32LE(0) });
+    }
+    return out;
+  }
+
+  clearTraps(): void {
+    for (const { key } of this.listTraps()) this.deleteTrap(key);
+  }
+
+  /** Sums of the per-CPU counters since load. */
+  counters(): { emitted: bigint; dropped: bigint } {
+    const l = this.#live('read counters');
+    const cpus = bpf.numPossibleCpus();
+    const buf = Buffer.alloc(8 * cpus);
+    const key = Buffer.alloc(4);
+    const sum = (idx: number): bigint => {
+      key.writeUInt32LE(idx, 0);
+      const rc = bpf.mapLookup(l.countersFd, key, buf);
+      if (rc !== 0) throw new KiveError('KIVE_LIBBPF', `read counter ${idx}: ${errnoName(rc)}`);
+      let s = 0n;
+      for (let i = 0; i < cpus; i++) s += buf.readBigUInt64LE(8 * i);
+      return s;
+    };
+    return { emitted: sum(0), dropped: sum(1) };
+  }
+
+  /**
+   * Begins consuming: `onEvents` gets every batch drained from the ring, in kernel
+   * order, on the event loop. A lone event arrives within the poll interval (10 ms).
+   */
+  start(onEvents: (events: KernelEvent[]) => void): void {
+    const l = this.#live('start');
+    let batch: KernelEvent[] = [];
+    this.#ring!.start(
+      l.eventsFd,
+      (dv, u8, off, len) => {
+        batch.push(decodeEvent(dv, u8, off, len));
+      },
+      () => {
+        const out = batch;
+        batch = [];
+        onEvents(out);
+      },
+      { pollIntervalMs: this.#pollIntervalMs },
+    );
+  }
+
+  /** Test and bench hook: the raw ring reader (owned by this monitor). */
+  get ring(): RingReader {
+    this.#live('ring');
+    return this.#ring!;
+  }
+
+  /** Names of the loaded programs (for bpf_stats). */
+  get programNames(): readonly string[] {
+    return this.#live('program names').programNames;
+  }
+
+  /** Kernel timestamp (CLOCK_MONOTONIC ns, as Node's hrtime) -> Unix epoch ms. */
+  wallClockMs(tsNs: bigint): number {
+    return Date.now() - Number(process.hrtime.bigint() - tsNs) / 1e6;
+  }
+
+  /** Detaches the programs, unmaps the ring and frees the object. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ring?.close();
+    this.#ring = null;
+    this.#loaded?.close();
+    this.#loaded = null;
+  }
+}
+
+/**
+ * Tries to load and attach each backend (with tiny maps), then detaches it. Throws
+ * KIVE_NOT_ROOT / KIVE_NO_BTF, which apply to every backend alike.
+ */
+export async function probeBackends(options: { objectDir?: string } = {}): Promise<ProbeResult[]> {
+  checkPrivileges();
+  const opts = loadOptions({ objectDir: options.objectDir, maxTraps: 1, ringBufferBytes: 64 * 1024 });
+  const results: ProbeResult[] = [];
+  for (const backend of BACKEND_PREFERENCE) {
+    try {
+      const loaded = loadBackend(backend, opts);
+      results.push({ backend, supported: true, attachPoint: loaded.attachedTo });
+      loaded.close();
+    } catch (err) {
+      if (!isRefusal(err) && !isKiveError(err, 'KIVE_BPF_OBJECT_MISSING')) throw err;
+      results.push({ backend, supported: false, reason: (err as Error).message });
+    }
+  }
+  return results;
+}

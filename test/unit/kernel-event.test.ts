@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeEvent, encodeEvent, EVENT_CTX_SIZE, EVENT_SIZE, type KernelEvent } from '../../src/kernel/event.ts';
+import { maskNames, openFlagsMask, O_APPEND, O_PATH, O_RDWR, O_TRUNC, O_WRONLY, MAY_OPEN, MAY_READ, MAY_WRITE, MAY_APPEND } from '../../src/kernel/mask.ts';
+
+const base: KernelEvent = {
+  tsNs: 123456789012345n,
+  ino: 0xfedcba9876543210n,
+  dev: (259 << 20) | 3,
+  mask: 0x24,
+  op: 'open',
+  pid: 4242,
+  tgid: 4240,
+  uid: 1000,
+  gid: 1001,
+  cgroupId: 987654321n,
+  comm: 'cat',
+  trapId: 77,
+};
+
+function decode(bytes: Uint8Array, at = 0): KernelEvent {
+  // Embed at an offset, as in the ring, to catch offset arithmetic mistakes.
+  const ring = new Uint8Array(at + bytes.length + 16);
+  ring.set(bytes, at);
+  return decodeEvent(new DataView(ring.buffer), ring, at, bytes.length);
+}
+
+test('header-only event decodes every field', () => {
+  const bytes = encodeEvent(base, { context: false });
+  assert.equal(bytes.length, EVENT_SIZE);
+  assert.deepEqual(decode(bytes, 24), base);
+});
+
+test('event with context tail decodes argv, exe and cwd', () => {
+  const ev = { ...base, op: 'exec', args: ['cat', '/secret.txt', '-'], exe: '/usr/bin/cat', cwd: '/' };
+  const bytes = encodeEvent(ev);
+  assert.equal(bytes.length, EVENT_CTX_SIZE);
+  assert.deepEqual(decode(bytes, 8), ev);
+});
+
+test('comm of 15 bytes and non-ASCII text survive', () => {
+  const ev = { ...base, comm: 'abcdefghijklmno', args: ['tëst'], cwd: '/tmp/ü' };
+  assert.deepEqual(decode(encodeEvent(ev)), ev);
+});
+
+test('short and inconsistent records are rejected, not misread', () => {
+  assert.throws(() => decode(new Uint8Array(EVENT_SIZE - 8)), RangeError);
+  const withCtx = encodeEvent({ ...base, exe: '/x' });
+  assert.throws(() => decode(withCtx.subarray(0, EVENT_SIZE)), RangeError);
+});
+
+test('unknown op codes are reported, not dropped', () => {
+  const bytes = encodeEvent(base, { context: false });
+  new DataView(bytes.buffer).setUint16(52, 9, true);
+  assert.equal(decode(bytes).op, 'op9');
+});
+
+test('open flags map to the MAY_* mask the kernel checks', () => {
+  assert.equal(openFlagsMask(0), MAY_OPEN | MAY_READ);
+  assert.equal(openFlagsMask(O_WRONLY), MAY_OPEN | MAY_WRITE);
+  assert.equal(openFlagsMask(O_RDWR), MAY_OPEN | MAY_READ | MAY_WRITE);
+  assert.equal(openFlagsMask(O_TRUNC), MAY_OPEN | MAY_READ | MAY_WRITE);
+  assert.equal(openFlagsMask(O_WRONLY | O_APPEND), MAY_OPEN | MAY_WRITE | MAY_APPEND);
+  assert.equal(openFlagsMask(O_PATH), null);
+  assert.deepEqual(maskNames(0x24), ['read', 'open']);
+  assert.deepEqual(maskNames(0x1 | 0x100), ['exec', '0x100']);
+});
