@@ -14,6 +14,10 @@ commands:
   probe          print which eBPF backends this kernel supports, and why not
   crds [--out DIR]
                  print the CustomResourceDefinitions (or write them into DIR)
+  operator [--kubeconfig FILE] [--namespace NS] [--node-name NAME] [--disable-discover]
+      [--disable-loader] [--disable-pod-controller] [--backend ...] [--cri-socket PATH]
+                 run the Kubernetes operator (NODE_NAME, POD_NAME, POD_NAMESPACE from
+                 the environment); see docs/operator.md
 
 Logs go to stderr as JSON; set KIVE_LOG_LEVEL (debug, info, warn, error).`;
 
@@ -67,6 +71,10 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } }, strict: true });
       const { crdsCommand } = await import('./crds.ts');
       return crdsCommand(values.out);
+    }
+    case 'operator': {
+      const { operatorCommand } = await import('./operator.ts');
+      return operatorCommand(rest);
     }
     case undefined:
     case 'help':

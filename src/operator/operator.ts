@@ -1,0 +1,261 @@
+// `kive operator`: the three controllers of the design in one process.
+//  - discover: always on (every node), no election;
+//  - loader: elected per kernel (Lease `kive-loader-<kernel id>`), owns the eBPF program;
+//  - pod controller: elected per cluster (Lease `kive-pod-controller`).
+// Each part can be switched off. Ownership: runOperator() owns every informer,
+// controller, elector and the kernel monitor it starts, and stops all of them when its
+// signal aborts, on every path.
+
+import type { Writable } from 'node:stream';
+import { AlertPipeline } from '../alerts/pipeline.ts';
+import { CallbackSink } from '../alerts/callback.ts';
+import { ProcessCache } from '../alerts/process.ts';
+import { NdjsonWriter } from '../alerts/stdout.ts';
+import type { KiveData, KivePolicy } from '../api/v1/types.ts';
+import { createDiscoverReconciler } from '../controllers/discover.ts';
+import { createLoaderReconciler } from '../controllers/loader.ts';
+import type { Pod } from '../controllers/match.ts';
+import { LABELS, labelValue, trapId } from '../controllers/naming.ts';
+import { createPodReconciler, KEYS } from '../controllers/pod.ts';
+import { TrapIndex } from '../controllers/trap-index.ts';
+import { Controller } from '../k8s/controller.ts';
+import { Informer } from '../k8s/informer.ts';
+import { LeaderElector } from '../k8s/leader.ts';
+import type { Logger } from '../k8s/log.ts';
+import { KIVE_DATA, KIVE_POLICIES, LEASES, PODS, objectKey, type KubeObject } from '../k8s/resource.ts';
+import type { KubeClient } from '../k8s/rest.ts';
+import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
+import { CriClient } from '../runtime/cri.ts';
+import { findContainerPid } from '../runtime/pid.ts';
+import { resolveInRoot } from '../runtime/resolve.ts';
+import { deleteKiveData, discoverWriter, podControllerWriter } from './writers.ts';
+
+export interface OperatorOptions {
+  client: KubeClient;
+  nodeName: string;
+  /** Unique per operator process (the pod name): the leader election identity. */
+  identity: string;
+  /** Namespace of KiveData and Leases (the design's kivebpf-system). */
+  namespace: string;
+  kernelId: string;
+  discover: boolean;
+  loader: boolean;
+  podController: boolean;
+  backend?: BackendName | 'auto';
+  maxTraps?: number;
+  /** CRI socket; undefined: the first of containerd's and CRI-O's that exists. */
+  criEndpoint?: string;
+  procRoot?: string;
+  /** Leader election timings (client-go defaults unless set). */
+  lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  kernelGraceMs?: number;
+  log: Logger;
+  alertsOut?: Writable;
+}
+
+const policyKeyOfData = (d: KiveData) => `${d.spec.policyNamespace ?? ''}/${d.spec.policyName ?? ''}`;
+const podKeyOfData = (d: KiveData) => `${d.spec.podNamespace ?? ''}/${d.spec.podName ?? ''}`;
+const trapIdsOf = (p: KivePolicy) => new Set(p.spec.traps.map((t) => trapId(p, t)));
+
+/** Starts what is enabled and runs until `signal` aborts; then stops all of it. */
+export async function runOperator(opts: OperatorOptions, signal: AbortSignal): Promise<void> {
+  const stops: Array<() => Promise<void> | void> = [];
+  const policies = new Informer<KivePolicy & KubeObject>({ client: opts.client, resource: KIVE_POLICIES, logger: opts.log, resyncPeriodMs: 5 * 60_000 });
+  stops.push(() => policies.stop());
+  try {
+    policies.start();
+    const running: Promise<void>[] = [];
+    if (opts.discover) stops.push(await startDiscover(opts, policies));
+    if (opts.loader) running.push(elect(opts, `kive-loader-${opts.kernelId}`, (s) => runLoader(opts, policies, s), signal));
+    if (opts.podController) running.push(elect(opts, 'kive-pod-controller', (s) => runPodController(opts, policies, s), signal));
+    opts.log.info({ node: opts.nodeName, kernelId: opts.kernelId, discover: opts.discover, loader: opts.loader, podController: opts.podController }, 'operator started');
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    await Promise.all(running);
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+/** Runs `work` while this process holds Lease `name`; returns when `signal` aborts. */
+async function elect(opts: OperatorOptions, name: string, work: (signal: AbortSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
+  const elector = new LeaderElector({
+    client: opts.client,
+    namespace: opts.namespace,
+    name: name.slice(0, 253),
+    identity: opts.identity,
+    ...(opts.lease ? { leaseDurationMs: opts.lease.durationMs, renewDeadlineMs: opts.lease.renewDeadlineMs, retryPeriodMs: opts.lease.retryPeriodMs } : {}),
+    logger: opts.log,
+    callbacks: {
+      onStartedLeading: (leading) => work(leading),
+      onStoppedLeading: () => opts.log.info({ lease: name }, 'stopped leading'),
+      onNewLeader: (id) => opts.log.info({ lease: name, leader: id }, 'leader observed'),
+    },
+  });
+  // A leader that loses its lease stops its work (run() returns); campaign again.
+  while (!signal.aborted) {
+    await elector.run(signal);
+    if (!signal.aborted) await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>): Promise<() => Promise<void>> {
+  const { client, log } = opts;
+  const pods = new Informer<Pod & KubeObject>({ client, resource: PODS, fieldSelector: `spec.nodeName=${opts.nodeName}`, logger: log });
+  const data = new Informer<KiveData & KubeObject>({
+    client,
+    resource: KIVE_DATA,
+    namespace: opts.namespace,
+    labelSelector: `${LABELS.node}=${labelValue(opts.nodeName)}`,
+    indexers: { policy: (d) => [policyKeyOfData(d)] },
+    logger: log,
+  });
+  let cri: CriClient | null = null;
+  try {
+    cri = await CriClient.connect(opts.criEndpoint !== undefined ? { socket: opts.criEndpoint } : {});
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'no CRI runtime; finding container processes through /proc/*/cgroup');
+  }
+  const controller = new Controller({
+    name: 'discover',
+    logger: log,
+    workers: 2,
+    reconcile: createDiscoverReconciler({
+      nodeName: opts.nodeName,
+      kernelId: opts.kernelId,
+      namespace: opts.namespace,
+      caches: {
+        policy: (k) => policies.store.get(k),
+        pods: () => pods.store.list(),
+        kiveDataOf: (k) => data.store.byIndex('policy', k),
+      },
+      writer: discoverWriter(client, opts.nodeName),
+      locate: async (id) => (await findContainerPid(id, { cri, ...(opts.procRoot ? { procRoot: opts.procRoot } : {}) })).pid,
+      resolve: resolveInRoot,
+      log,
+      ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+    }),
+  });
+  const allPolicies = () => policies.store.keys();
+  controller.watch(policies);
+  controller.watch(pods, allPolicies); // any pod change on this node may change any policy's matches
+  controller.watch(data, (d) => [policyKeyOfData(d)]); // recreate a KiveData deleted behind our back
+  pods.start();
+  data.start();
+  await Promise.all([policies.waitForSync(), pods.waitForSync(), data.waitForSync()]);
+  controller.start();
+  return async () => {
+    await controller.stop();
+    await Promise.all([pods.stop(), data.stop()]);
+    cri?.close();
+  };
+}
+
+/** The loader, while leading on this kernel: load the program, keep its map, alert. */
+async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
+  const { client, log } = opts;
+  const monitor = await FileMonitor.open({ backend: opts.backend ?? 'auto', ...(opts.maxTraps ? { maxTraps: opts.maxTraps } : {}) });
+  const index = new TrapIndex();
+  const data = new Informer<KiveData & KubeObject>({
+    client,
+    resource: KIVE_DATA,
+    labelSelector: `${LABELS.kernelId}=${labelValue(opts.kernelId)}`,
+    indexers: { policy: (d) => [policyKeyOfData(d)] },
+    logger: log,
+  });
+  const controller = new Controller({
+    name: 'loader',
+    logger: log,
+    reconcile: createLoaderReconciler({
+      kernelId: opts.kernelId,
+      caches: { kiveData: (k) => data.store.get(k), policy: (k) => policies.store.get(k), policiesSynced: () => policies.hasSynced() },
+      index,
+      map: monitor,
+      deleteKiveData: (ns, name) => deleteKiveData(client, ns, name),
+      trapIdsOf,
+      log,
+    }),
+  });
+  const stdout = new NdjsonWriter(opts.alertsOut ?? process.stdout, { onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped') });
+  const callbacks = new CallbackSink({ log });
+  try {
+    controller.watch(data);
+    controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
+    data.start();
+    await Promise.all([policies.waitForSync(leading), data.waitForSync(leading)]);
+    // Full resync: whatever an earlier loader left in a pinned map or a restart lost,
+    // the map becomes exactly the KiveData of this kernel.
+    monitor.clearTraps();
+    for (const k of data.store.keys()) controller.enqueue(k);
+    const pipeline = new AlertPipeline({
+      env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
+      trapsFor: (e) => index.trapsFor(e.ino, e.dev),
+      processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+      stdout,
+      callbacks,
+      wallClockMs: (ts) => monitor.wallClockMs(ts),
+    });
+    monitor.start((events) => pipeline.handle(events));
+    controller.start();
+    log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
+    await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
+  } finally {
+    await controller.stop();
+    await data.stop();
+    await monitor.close();
+    await callbacks.close();
+    await stdout.drain();
+  }
+}
+
+/** The pod controller, while leading in the cluster. */
+async function runPodController(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
+  const { client, log } = opts;
+  const pods = new Informer<Pod & KubeObject>({ client, resource: PODS, logger: log });
+  const data = new Informer<KiveData & KubeObject>({
+    client,
+    resource: KIVE_DATA,
+    indexers: { pod: (d) => [podKeyOfData(d)], policy: (d) => [policyKeyOfData(d)] },
+    logger: log,
+  });
+  const leases = new Informer<KubeObject>({ client, resource: LEASES, namespace: opts.namespace, logger: log });
+  const controller = new Controller({
+    name: 'pods',
+    logger: log,
+    reconcile: createPodReconciler({
+      caches: {
+        pod: (k) => pods.store.get(k),
+        kiveDataOfPod: (k) => data.store.byIndex('pod', k),
+        kiveDataOfPolicy: (k) => data.store.byIndex('policy', k),
+        policy: (k) => policies.store.get(k),
+        allKiveData: () => data.store.list(),
+        loaderLeases: () =>
+          new Map(
+            leases.store
+              .list()
+              .filter((l) => l.metadata?.name?.startsWith('kive-loader-'))
+              .map((l) => [(l.metadata?.name ?? '').slice('kive-loader-'.length), l.metadata?.resourceVersion ?? '']),
+          ),
+      },
+      writer: podControllerWriter(client),
+      log,
+      now: Date.now,
+      ...(opts.kernelGraceMs !== undefined ? { kernelGraceMs: opts.kernelGraceMs } : {}),
+    }),
+  });
+  try {
+    controller.watch(pods, (p) => [KEYS.pod + objectKey(p)]);
+    controller.watch(data, (d) => [KEYS.pod + podKeyOfData(d), KEYS.policy + policyKeyOfData(d)]);
+    controller.watch(policies, (p) => [KEYS.policy + objectKey(p)]);
+    pods.start();
+    data.start();
+    leases.start();
+    await Promise.all([policies.waitForSync(leading), pods.waitForSync(leading), data.waitForSync(leading), leases.waitForSync(leading)]);
+    controller.enqueue(KEYS.gcKernels);
+    controller.start();
+    log.info({}, 'pod controller leading');
+    await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
+  } finally {
+    await controller.stop();
+    await Promise.all([pods.stop(), data.stop(), leases.stop()]);
+  }
+}
