@@ -68,25 +68,26 @@ export const OPS: Readonly<Record<number, string>> = { 1: 'permission', 2: 'open
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
-/** Bytes [off, off+len) as a string, stopping at the first NUL. ASCII fast path. */
+/**
+ * UTF-8 text of bytes [start, end). A Buffer (the ring reader hands one out, a view on
+ * the mapping) decodes natively without a copy; TextDecoder is the portable fallback.
+ */
+function text(u8: Uint8Array, start: number, end: number): string {
+  return Buffer.isBuffer(u8) ? u8.toString('utf8', start, end) : utf8.decode(u8.subarray(start, end));
+}
+
+/** Bytes [off, off+len) as a string, stopping at the first NUL. */
 export function cString(u8: Uint8Array, off: number, len: number): string {
   let end = off;
-  let ascii = true;
   const limit = off + len;
-  while (end < limit) {
-    const c = u8[end]!;
-    if (c === 0) break;
-    if (c >= 0x80) ascii = false;
-    end++;
-  }
-  if (ascii && end - off <= 64) return String.fromCharCode(...u8.subarray(off, end));
-  return utf8.decode(u8.subarray(off, end));
+  while (end < limit && u8[end] !== 0) end++;
+  return text(u8, off, end);
 }
 
 /** NUL-separated argv bytes -> strings (a truncated last argument is kept as is). */
 export function splitArgs(u8: Uint8Array, off: number, len: number): string[] {
-  const text = utf8.decode(u8.subarray(off, off + len));
-  const parts = text.split('\0');
+  const joined = text(u8, off, off + len);
+  const parts = joined.split('\0');
   if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   return parts;
 }
@@ -122,8 +123,8 @@ export function decodeEvent(dv: DataView, u8: Uint8Array, off: number, len: numb
     const cwdLen = Math.min(dv.getUint16(off + L.cwd_len, true), PATH_LEN);
     const C = EVENT_CTX_LAYOUT;
     if (argsLen > 0) ev.args = splitArgs(u8, off + C.args, argsLen);
-    if (exeLen > 0) ev.exe = utf8.decode(u8.subarray(off + C.exe, off + C.exe + exeLen));
-    if (cwdLen > 0) ev.cwd = utf8.decode(u8.subarray(off + C.cwd, off + C.cwd + cwdLen));
+    if (exeLen > 0) ev.exe = text(u8, off + C.exe, off + C.exe + exeLen);
+    if (cwdLen > 0) ev.cwd = text(u8, off + C.cwd, off + C.cwd + cwdLen);
   }
   return ev;
 }

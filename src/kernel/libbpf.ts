@@ -83,6 +83,11 @@ export const bpf = {
   btfNameByOffset: libbpf.func('btf__name_by_offset', 'str', [P, 'uint32']) as (btf: Ptr, off: number) => string | null,
   btfResolveType: libbpf.func('btf__resolve_type', 'int', [P, 'uint32']) as (btf: Ptr, id: number) => number,
 
+  objGetInfoByFd: libbpf.func('bpf_obj_get_info_by_fd', 'int', ['int', P, koffi.inout(koffi.pointer('uint32'))]) as (
+    fd: number,
+    info: Buffer,
+    len: [number],
+  ) => number,
   numPossibleCpus: libbpf.func('libbpf_num_possible_cpus', 'int', []) as () => number,
 };
 

@@ -44,8 +44,8 @@ export interface LoadedBackend {
   readonly eventsFd: number;
   readonly countersFd: number;
   readonly ringBytes: number;
-  /** Ids of the loaded programs, for bpf_stats lookups. */
-  readonly programNames: string[];
+  /** The loaded programs (fds owned by this object), for bpf_stats. */
+  readonly programs: Array<{ name: string; fd: number }>;
   close(): void;
 }
 
@@ -266,8 +266,10 @@ export class Loader {
       eventsFd: bpf.mapFd(this.#map('kive_events')),
       countersFd: bpf.mapFd(this.#map('kive_counters')),
     };
-    const programNames: string[] = [];
-    for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) programNames.push(bpf.programName(p));
+    const programs: Array<{ name: string; fd: number }> = [];
+    for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
+      programs.push({ name: bpf.programName(p), fd: bpf.programFd(p) });
+    }
     // Ownership moves to the returned object; this loader forgets it.
     this.#obj = null;
     this.#links = [];
@@ -277,7 +279,7 @@ export class Loader {
       attachedTo,
       ...fds,
       ringBytes: this.#options.ringBufferBytes,
-      programNames,
+      programs,
       close() {
         if (closed) return;
         closed = true;

@@ -237,9 +237,9 @@ export class FileMonitor {
     return this.#ring!;
   }
 
-  /** Names of the loaded programs (for bpf_stats). */
-  get programNames(): readonly string[] {
-    return this.#live('program names').programNames;
+  /** The loaded programs; the fds stay owned by this monitor (for bpf_stats). */
+  get programs(): ReadonlyArray<{ name: string; fd: number }> {
+    return this.#live('programs').programs;
   }
 
   /** Kernel timestamp (CLOCK_MONOTONIC ns, as Node's hrtime) -> Unix epoch ms. */

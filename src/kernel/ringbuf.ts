@@ -66,7 +66,8 @@ export class RingReader {
     this.#prod = new BigUint64Array(dataBuf, 0, 1);
     this.#hdr = new Uint32Array(dataBuf);
     this.#dv = new DataView(dataBuf);
-    this.#u8 = new Uint8Array(dataBuf);
+    // A Buffer view (no copy): lets the decoder use Node's native UTF-8 decoding.
+    this.#u8 = Buffer.from(dataBuf);
     this.#dataOff = page;
     this.#consPos = Number(Atomics.load(this.#cons, 0));
   }

@@ -65,3 +65,11 @@ test('open flags map to the MAY_* mask the kernel checks', () => {
   assert.deepEqual(maskNames(0x24), ['read', 'open']);
   assert.deepEqual(maskNames(0x1 | 0x100), ['exec', '0x100']);
 });
+
+test('a Buffer view over the ring decodes the same as a plain Uint8Array', () => {
+  const ev = { ...base, comm: 'käse', args: ['a', 'b c'], exe: '/bin/ü', cwd: '/' };
+  const bytes = encodeEvent(ev);
+  const buf = Buffer.alloc(bytes.length + 40);
+  buf.set(bytes, 40);
+  assert.deepEqual(decodeEvent(new DataView(buf.buffer, buf.byteOffset, buf.length), buf, 40, bytes.length), ev);
+});

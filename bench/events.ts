@@ -1,0 +1,159 @@
+// How fast events flow from a MONITORED file to JS, and what the live consumer costs
+// the producing process. Not a test: nothing here asserts a time.
+//
+//   node bench/events.ts [--json] [--events N] [--backend NAME|auto] [--context on|off|both]
+//
+// Per setting (process context capture on/off) it reports:
+//   drain      records/s read from a backlog already in the ring (reader only)
+//   decode     the same with every record decoded into a KernelEvent
+//   live       events/s delivered to the callback while the producer runs
+//   slowdown   producer time with the consumer polling live / with the program
+//              attached but nobody polling (the wake-up cost the producer pays)
+//   progNs     the program's own cost per run (kernel.bpf_stats_enabled)
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isBackendName, type BackendName } from '../src/kernel/backends.ts';
+import { decodeEvent } from '../src/kernel/event.ts';
+import { FileMonitor } from '../src/kernel/monitor.ts';
+import { enableBpfStats, programStats } from '../src/kernel/stats.ts';
+import { keyOf, openLoop } from './overhead.ts';
+
+export interface EventsResult {
+  kernel: string;
+  backend: BackendName;
+  context: boolean;
+  events: number;
+  recordBytes: number;
+  producerOffNs: number;
+  producerIdleNs: number;
+  producerLiveNs: number;
+  slowdown: number;
+  drainPerSec: number;
+  decodePerSec: number;
+  livePerSec: number;
+  dropped: string;
+  progNsPerRun: number | null;
+}
+
+function nextPow2(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
+}
+
+function progNs(m: FileMonitor): { t: bigint; n: bigint } {
+  let t = 0n;
+  let n = 0n;
+  for (const p of m.programs) {
+    const s = programStats(p.name, p.fd);
+    t += s.runTimeNs;
+    n += s.runCount;
+  }
+  return { t, n };
+}
+
+export async function measureEvents(opts: { backend?: BackendName | 'auto'; events?: number; context?: boolean } = {}): Promise<EventsResult> {
+  const context = opts.context ?? false;
+  const events = opts.events ?? (context ? 50_000 : 200_000);
+  const recordBytes = context ? 856 : 88;
+  const dir = mkdtempSync(join(tmpdir(), 'kive-events-'));
+  const file = join(dir, 'trapped');
+  writeFileSync(file, 'x');
+  const restoreStats = enableBpfStats();
+  // Room for the whole backlog, so the drain phase measures the reader, not drops.
+  const ring = nextPow2(events * recordBytes * 1.1);
+  try {
+    const producerOffNs = await openLoop(file, events);
+    const m = await FileMonitor.open({ backend: opts.backend ?? 'auto', ringBufferBytes: ring, captureContext: context });
+    try {
+      m.setTrap(keyOf(file), 1);
+      // 1. Attached, nobody polling: the producer pays only the program.
+      const p0 = progNs(m);
+      const producerIdleNs = await openLoop(file, events);
+      const p1 = progNs(m);
+      // 2. Drain that backlog, raw then (second backlog) decoded.
+      let n = 0;
+      let t = process.hrtime.bigint();
+      while (m.ring.pending() > 0) n += m.ring.drain(() => {}, Number.MAX_SAFE_INTEGER);
+      const drainPerSec = n / (Number(process.hrtime.bigint() - t) / 1e9);
+      await openLoop(file, events);
+      n = 0;
+      let sink = 0;
+      t = process.hrtime.bigint();
+      while (m.ring.pending() > 0) {
+        n += m.ring.drain((dv, u8, off, len) => {
+          sink += decodeEvent(dv, u8, off, len).pid;
+        }, Number.MAX_SAFE_INTEGER);
+      }
+      const decodePerSec = n / (Number(process.hrtime.bigint() - t) / 1e9);
+      if (sink === -1) console.log(); // keep the decode from being optimised away
+      // 3. Live: the consumer runs on this event loop while the producer runs.
+      let delivered = 0;
+      m.start((batch) => {
+        delivered += batch.length;
+      });
+      const before = m.counters().emitted;
+      t = process.hrtime.bigint();
+      const producerLiveNs = await openLoop(file, events);
+      const want = Number(m.counters().emitted - before);
+      while (delivered < want) await new Promise((r) => setTimeout(r, 1));
+      const livePerSec = delivered / (Number(process.hrtime.bigint() - t) / 1e9);
+      return {
+        kernel: release(),
+        backend: m.backend,
+        context,
+        events,
+        recordBytes,
+        producerOffNs: Math.round(producerOffNs),
+        producerIdleNs: Math.round(producerIdleNs),
+        producerLiveNs: Math.round(producerLiveNs),
+        slowdown: Math.round((producerLiveNs / producerIdleNs) * 1000) / 1000,
+        drainPerSec: Math.round(drainPerSec),
+        decodePerSec: Math.round(decodePerSec),
+        livePerSec: Math.round(livePerSec),
+        dropped: String(m.counters().dropped),
+        progNsPerRun: p1.n > p0.n ? Number((p1.t - p0.t) / (p1.n - p0.n)) : null,
+      };
+    } finally {
+      await m.close();
+    }
+  } finally {
+    restoreStats();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  let json = false;
+  let events: number | undefined;
+  let backend: BackendName | 'auto' = 'auto';
+  let contexts = [false, true];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') json = true;
+    else if (a === '--events') events = Number(argv[++i]);
+    else if (a === '--backend') {
+      const v = argv[++i] ?? '';
+      if (v !== 'auto' && !isBackendName(v)) throw new Error(`--backend ${v}: expected fentry, kprobe, tracepoint or auto`);
+      backend = v;
+    } else if (a === '--context') {
+      const v = argv[++i];
+      contexts = v === 'on' ? [true] : v === 'off' ? [false] : [false, true];
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  const results: EventsResult[] = [];
+  for (const context of contexts) results.push(await measureEvents({ backend, events, context }));
+  if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
+  else {
+    for (const r of results) {
+      console.log(`kernel ${r.kernel}, backend ${r.backend}, context ${r.context ? 'on' : 'off'} (${r.recordBytes}-byte records), ${r.events} events`);
+      console.log(`  drain  ${r.drainPerSec.toLocaleString('en')} records/s   decode ${r.decodePerSec.toLocaleString('en')} events/s   live ${r.livePerSec.toLocaleString('en')} events/s`);
+      console.log(
+        `  producer ns/open+close: off ${r.producerOffNs}, attached idle ${r.producerIdleNs}, consumer live ${r.producerLiveNs} -> slowdown x${r.slowdown}`,
+      );
+      console.log(`  program ${r.progNsPerRun ?? '?'} ns/run, dropped ${r.dropped}`);
+    }
+  }
+}
