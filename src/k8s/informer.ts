@@ -231,7 +231,15 @@ export class Informer<T extends KubeObject> {
       // An ERROR event decides the outcome; the stream's end only reports it.
       let verdict: WatchOutcome | undefined;
       let ctrl: AbortController | undefined;
+      let finished = false;
+      // stop() must not wait for a request the server has not answered yet (the Watch
+      // class hands out its AbortController only once response headers arrived).
+      const onStop = (): void => finish(null);
+      this.#stop.signal.addEventListener('abort', onStop, { once: true });
       const finish = (err: unknown): void => {
+        if (finished) return;
+        finished = true;
+        this.#stop.signal.removeEventListener('abort', onStop);
         this.#watch = undefined;
         if (verdict !== undefined) resolve(verdict);
         else if (err === null || err === undefined) resolve({ kind: 'closed' });
