@@ -59,9 +59,9 @@ test('invalid YAML names the line', () => {
 test('every CEL rule has a TypeScript twin that accepts and refuses', () => {
   const samples: Record<string, [unknown, unknown]> = {
     "self.startsWith('/')": ['/a', 'a'],
-    "!self.split('/').exists(s, s == '..')": ['/a..b', '/a/../b'],
+    "!self.contains('/../') && !self.endsWith('/..')": ['/a..b/..c', '/a/../b'],
     "!self.contains('\\u0000')": ['/a', '/a\0'],
-    "string(self).matches('^[0-7]{1,3}$')": [640, 680],
+    'self % 10 <= 7 && (self / 10) % 10 <= 7 && (self / 100) % 10 <= 7': [640, 680],
     'isIP(self)': ['::1', 'localhost'],
     'self.all(k, k.size() > 0 && k.size() <= 253)': [{ a: 'b' }, { '': 'b' }],
   };

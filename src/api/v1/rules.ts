@@ -39,9 +39,11 @@ export const absolutePath: Rule = {
 };
 
 export const noDotDot: Rule = {
-  rule: "!self.split('/').exists(s, s == '..')",
+  // For an absolute path (another rule), a '..' segment is "/../" or a final "/..".
+  // contains() keeps the API server's cost estimate low; split().exists() exceeded it.
+  rule: "!self.contains('/../') && !self.endsWith('/..')",
   message: "path must not contain a '..' segment",
-  check: (v) => typeof v === 'string' && !v.split('/').includes('..'),
+  check: (v) => typeof v === 'string' && !v.includes('/../') && !v.endsWith('/..'),
 };
 
 export const noNul: Rule = {
@@ -52,7 +54,10 @@ export const noNul: Rule = {
 
 export const octalMode: Rule = {
   // The design writes modes as octal digits (444 is r--r--r--), so 8 and 9 are errors.
-  rule: "string(self).matches('^[0-7]{1,3}$')",
+  // Arithmetic rather than string(self).matches(): the cost estimator cannot bound the
+  // length of string(int) and refuses the rule. With 0 <= self <= 777 from the schema,
+  // this says "every decimal digit is 0-7".
+  rule: 'self % 10 <= 7 && (self / 10) % 10 <= 7 && (self / 100) % 10 <= 7',
   message: 'mode must be written as octal digits, e.g. 444 or 640 (no leading 0, no 8 or 9)',
   check: (v) => typeof v === 'number' && /^[0-7]{1,3}$/.test(String(v)),
 };

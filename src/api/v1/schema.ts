@@ -22,8 +22,8 @@ export type Schema = Record<string, unknown>;
 
 export const LIMITS = {
   pathLength: 4096,
-  traps: 256,
-  matchBlocks: 64,
+  traps: 64,
+  matchBlocks: 16,
   labels: 64,
   metadataEntries: 64,
   metadataValueLength: 1024,
@@ -52,7 +52,7 @@ const matchBlock: Schema = {
     ip: { type: 'string', maxLength: 45, description: 'Pod IP address.', ...celRules(ipAddress) },
     containerName: {
       type: 'string',
-      maxLength: 1024,
+      maxLength: 253,
       description: "Exact container name, 'regex: <RE2>' (unanchored, like Go's regexp) or 'glob: <pattern>'.",
       ...celRules(containerNameForm),
     },
