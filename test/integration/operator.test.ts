@@ -153,4 +153,168 @@ describe('kive operator on a real API server, real containers and the real kerne
     });
     assert.equal(status.armedTraps, 1);
   });
+
+  test('two containers of one image watching the same path get their own alerts', async () => {
+    const c2 = await containerd.runCri();
+    containers.push(c2);
+    await createPod('web-2', c2, { app: 'web' });
+    await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies`, policy('image-file', [{ path: '/app/data.txt', matchAny: [{ matchLabels: { app: 'web' } }] }]));
+    const data = await until('two KiveData for /app/data.txt', async () => {
+      const items = await kiveData('kivebpf.san7o.github.io/policy=image-file');
+      return items.length === 2 ? items : undefined;
+    });
+    // the same file of the same image layer, seen through two overlay mounts: two devices
+    assert.notEqual(data[0]!.spec.devId, data[1]!.spec.devId);
+    const op = operators[0]!;
+    for (const [c, pod] of [[containers[0]!, 'web-1'], [c2, 'web-2']] as const) {
+      const alert = await until(`alert for ${pod}`, async () => {
+        await catInside(c, '/app/data.txt');
+        return op.alerts.find((a) => a['kive-policy-name'] === 'image-file' && a.pod.name === pod);
+      });
+      assert.equal(alert.pod.container.id, `containerd://${c.id}`);
+    }
+  });
+
+  test('a restarted container: the new inode is tracked, the old one is not', async () => {
+    const old = containers[0]!;
+    const fresh = await containerd.runCri();
+    containers.push(fresh);
+    await setPodContainer('web-1', fresh);
+    await until('KiveData of web-1 follows the new container', async () =>
+      (await kiveData('kivebpf.san7o.github.io/policy=honey')).find((d) => d.spec.podName === 'web-1' && d.spec.containerId === `containerd://${fresh.id}`),
+    );
+    const honey = (await kiveData('kivebpf.san7o.github.io/policy=honey')).filter((d) => d.spec.podName === 'web-1');
+    assert.equal(honey.length, 1, 'one KiveData for the pod\'s container, updated in place');
+    const op = operators[0]!;
+    const before = op.alerts.length;
+    await catInside(old, '/honey.txt'); // the old container's file: no longer armed
+    const alert = await until('alert from the new container', async () => {
+      await catInside(fresh, '/honey.txt');
+      return op.alerts.slice(before).find((a) => a['kive-policy-name'] === 'honey' && a.pod.name === 'web-1');
+    });
+    assert.equal(alert.pod.container.id, `containerd://${fresh.id}`);
+    assert.deepEqual(op.alerts.slice(before).filter((a) => a['kive-policy-name'] === 'honey' && a.pod.container.id === `containerd://${old.id}`), []);
+    assert.equal(alert.metadata.inode, Number(statSync(`/proc/${fresh.pid}/root/honey.txt`, { bigint: true }).ino));
+  });
+
+  test('a symlink escape is refused, reported in the policy status, and the host file is untouched', async () => {
+    const hostShadow = () => {
+      const st = statSync('/etc/shadow', { bigint: true });
+      return { ino: st.ino, mtime: st.mtimeNs, mode: st.mode, size: st.size, content: readFileSync('/etc/shadow', 'utf8') };
+    };
+    const beforeHost = hostShadow();
+    // In the image, /secret.txt -> /etc/shadow and /app/sub/rel-secret.txt -> ../../../../../../etc/shadow
+    await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies`, policy('escape', [
+      { path: '/secret.txt', create: true, mode: 666, matchAny: [{ pod: 'web-2' }] },
+      { path: '/magic.txt', matchAny: [{ pod: 'web-2' }] },
+    ]));
+    const ready = await until('escape policy reports UnsafePath', async () => {
+      const p = (await client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/escape` })) as KivePolicy;
+      return p.status?.conditions?.find((c) => c.type === 'Ready' && c.reason === 'UnsafePath');
+    });
+    assert.equal(ready.status, 'False');
+    assert.match(ready.message, /\/secret\.txt in default\/web-2\/app/);
+    assert.deepEqual(await kiveData('kivebpf.san7o.github.io/policy=escape'), []);
+    assert.deepEqual(hostShadow(), beforeHost);
+  });
+
+  test('malformed policies are refused by the API server with a clear message', async () => {
+    const cases: Array<[string, KivePolicy['spec']['traps'][number], RegExp]> = [
+      ['relative path', { path: 'secret.txt', matchAny: [{ pod: 'a' }] }, /path must be absolute/],
+      ['.. segment', { path: '/a/../etc/shadow', matchAny: [{ pod: 'a' }] }, /must not contain a '\.\.' segment/],
+      ['mode digit 9', { path: '/a', mode: 449, matchAny: [{ pod: 'a' }] }, /mode must be written as octal digits/],
+      ['mode above 777', { path: '/a', mode: 1000, matchAny: [{ pod: 'a' }] }, /spec\.traps\[0\]\.mode/],
+      ['ftp callback', { path: '/a', callback: 'ftp://x/y', matchAny: [{ pod: 'a' }] }, /callback must be an http/],
+      ['bad ip', { path: '/a', matchAny: [{ ip: '10.0.0.300' }] }, /ip must be an IPv4 or IPv6 address/],
+      ['bad regex', { path: '/a', matchAny: [{ containerName: 'regex: (unclosed' }] }, /containerName|error parsing regexp|invalid/],
+      ['empty matchAny', { path: '/a', matchAny: [] }, /spec\.traps\[0\]\.matchAny/],
+      ['empty match block', { path: '/a', matchAny: [{}] }, /spec\.traps\[0\]\.matchAny\[0\]/],
+    ];
+    for (const [name, trap, message] of cases) {
+      await assert.rejects(
+        post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies`, policy(`bad-${cases.findIndex((c) => c[0] === name)}`, [trap])),
+        (err: { status?: number; message: string }) => err.status === 422 && message.test(err.message),
+        name,
+      );
+    }
+  });
+
+  test('the design document sample and every example in examples/ and docs/ apply cleanly', async () => {
+    const { parseAllDocuments } = await import('yaml');
+    const { readdirSync } = await import('node:fs');
+    const files = [
+      ...readdirSync(new URL('../../examples/', import.meta.url)).map((f) => new URL(`../../examples/${f}`, import.meta.url)),
+      ...readdirSync(new URL('../../docs/examples/', import.meta.url)).map((f) => new URL(`../../docs/examples/${f}`, import.meta.url)),
+    ].filter((u) => u.pathname.endsWith('.yaml'));
+    assert.ok(files.some((u) => u.pathname.endsWith('design-sample-policy.yaml')));
+    for (const file of files) {
+      for (const doc of parseAllDocuments(readFileSync(file, 'utf8'), { version: '1.1' })) {
+        const obj = doc.toJS() as KivePolicy;
+        if (obj?.kind !== 'KivePolicy') continue;
+        const ns = obj.metadata.namespace ?? NS;
+        await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${ns}/kivepolicies?dryRun=All`.replace('?dryRun=All', ''), { ...obj, metadata: { ...obj.metadata, namespace: ns, name: `${obj.metadata.name}-check` } })
+          .then(() => client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${ns}/kivepolicies/${obj.metadata.name}-check` }))
+          .catch((err: Error) => assert.fail(`${file.pathname}: ${err.message}`));
+      }
+    }
+  });
+
+  test('operator killed with SIGKILL and restarted: the map is restored', async () => {
+    await operators[0]!.kill('SIGKILL');
+    const op = startOperator('op-2', operatorArgs());
+    operators.push(op);
+    await op.waitForLog((l) => l.msg === 'loader leading: program attached', 30_000);
+    const c = containers[2]!; // web-1's current container
+    const alert = await until('alert after restart', async () => {
+      await catInside(c, '/honey.txt');
+      return op.alerts.find((a) => a['kive-policy-name'] === 'honey' && a.pod.name === 'web-1');
+    });
+    assertKiveAlertV1(alert);
+  });
+
+  test('two operators on one kernel: exactly one loader', async () => {
+    const second = startOperator('op-3', operatorArgs());
+    operators.push(second);
+    await second.waitForLog((l) => l.msg === 'operator started');
+    await new Promise((r) => setTimeout(r, 4_000)); // longer than a lease
+    const lease = (await client.request({ method: 'GET', path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/kive-loader-${kernelId}` })) as { spec: { holderIdentity: string } };
+    assert.equal(lease.spec.holderIdentity, 'op-2');
+    assert.equal(second.logs.filter((l) => l.msg === 'loader leading: program attached').length, 0);
+    const { stdout } = await run('bpftool', ['prog', 'show', '--json']);
+    const ours = (JSON.parse(stdout) as Array<{ name?: string }>).filter((p) => p.name?.startsWith('kive_'));
+    const names = ours.map((p) => p.name);
+    assert.equal(new Set(names).size, names.length, `one copy of each kive program: ${names.join(', ')}`);
+  });
+
+  test('a deleted pod has its KiveData removed', async () => {
+    await client.request({ method: 'DELETE', path: '/api/v1/namespaces/default/pods/web-2', query: { gracePeriodSeconds: 0 } });
+    await until('no KiveData for web-2', async () => {
+      const all = await kiveData('app.kubernetes.io/managed-by=kive');
+      return all.some((d) => d.spec.podName === 'web-2') ? undefined : true;
+    });
+  });
+
+  test('KiveData of a kernel that no longer runs are garbage-collected', async () => {
+    const pod = (await client.request({ method: 'GET', path: '/api/v1/namespaces/default/pods/web-1' })) as { metadata: { uid: string } };
+    await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivedata`, {
+      apiVersion: 'kivebpf.san7o.github.io/v1',
+      kind: 'KiveData',
+      metadata: { name: 'from-a-rebooted-node', labels: { 'kivebpf.san7o.github.io/kernel-id': 'dead-kernel', 'app.kubernetes.io/managed-by': 'kive' } },
+      spec: { inodeNo: 1, devId: 1, kernelId: 'dead-kernel', podName: 'web-1', podNamespace: 'default', podUid: pod.metadata.uid },
+    });
+    await until('the dead kernel\'s KiveData is gone', async () => ((await kiveData('kivebpf.san7o.github.io/kernel-id=dead-kernel')).length === 0 ? true : undefined), 30_000);
+  });
+
+  test('a deleted policy: its KiveData go, then the finalizer lets it go', async () => {
+    await client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` });
+    await until('policy honey gone', async () => {
+      try {
+        await client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` });
+        return undefined;
+      } catch (err) {
+        return (err as { status?: number }).status === 404 ? true : undefined;
+      }
+    });
+    assert.deepEqual(await kiveData('kivebpf.san7o.github.io/policy=honey'), []);
+  });
 });
