@@ -62,6 +62,11 @@ export class CallbackSink {
 
   /** Queues `alert` for `url`. Never throws; a full queue drops and counts. */
   send(url: string, alert: unknown): void {
+    this.sendJson(url, JSON.stringify(alert));
+  }
+
+  /** send() for an alert already serialized to JSON. */
+  sendJson(url: string, body: string): void {
     if (this.#closed) return;
     let t = this.#targets.get(url);
     if (t === undefined) {
@@ -73,7 +78,7 @@ export class CallbackSink {
       this.#warn(url, t, { dropped: this.stats.dropped }, 'callback queue full, alert dropped');
       return;
     }
-    t.queue.push(JSON.stringify(alert));
+    t.queue.push(body);
     this.#pump(url, t);
   }
 

@@ -3,9 +3,10 @@
 // to stdout and, when the trap has one, to its callback. The trap index is injected:
 // `kive run` and the operator's loader each keep their own.
 
-import { buildAlert, type AccessEvent, type AlertEnvironment, type TrapContext } from './build.ts';
+import type { AccessEvent, AlertEnvironment, TrapContext } from './build.ts';
 import type { CallbackSink } from './callback.ts';
 import type { ProcessCache, ProcessEventFields } from './process.ts';
+import { serializeAlert } from './serialize.ts';
 import type { NdjsonWriter } from './stdout.ts';
 
 export type PipelineEvent = AccessEvent & ProcessEventFields & { tsNs: bigint };
@@ -42,10 +43,10 @@ export class AlertPipeline {
       const process = processes.lookup(event);
       const time = wallClockMs(event.tsNs);
       for (const trap of traps) {
-        const alert = buildAlert(trap, event, process, env, time);
+        const line = serializeAlert(trap, event, process, env, time);
         this.alerts++;
-        stdout.push(alert);
-        if (trap.callback !== undefined && trap.callback !== '') callbacks?.send(trap.callback, alert);
+        stdout.pushLine(line);
+        if (trap.callback !== undefined && trap.callback !== '') callbacks?.sendJson(trap.callback, line);
       }
     }
     stdout.flush();

@@ -35,6 +35,11 @@ export class NdjsonWriter {
     this.#pending.push(JSON.stringify(value));
   }
 
+  /** Queues one line of JSON serialized by the caller (no newline). */
+  pushLine(json: string): void {
+    this.#pending.push(json);
+  }
+
   /** Writes every queued line with one write call. */
   flush(): void {
     const lines = this.#pending;

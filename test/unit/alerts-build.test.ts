@@ -47,3 +47,18 @@ test('a missing custom metadata map still yields an object, and the trap is not 
   alert2['custom-metadata'].x = 'y';
   assert.equal(trap.customMetadata.x, undefined);
 });
+
+test('the hot-path serializer writes exactly JSON.stringify(buildAlert(...)), byte for byte', async () => {
+  const { serializeAlert } = await import('../../src/alerts/serialize.ts');
+  const traps: TrapContext[] = [
+    trap,
+    { ...trap, customMetadata: {}, nodeName: 'other-node', path: '/we"ird\\path\n', podName: 'ünïcode', callback: 'http://x' },
+    { ...trap, policyName: '', containerId: '', containerName: '', podName: '', podNamespace: '' },
+  ];
+  const events = [event, { ...event, ino: (1n << 63n) + 1n, dev: 0, mask: 0, op: 'exec', comm: 'a"b' }, { ...event, ino: 0n, pid: 1, tgid: 2, uid: 65534, gid: 65534 }];
+  const procs = [proc, { binary: '', cwd: '', arguments: '' }, { binary: '/bin/x y', cwd: '/tmp/\u0001', arguments: '--a="1"' }];
+  const envs = [env, { kernelId: 'k', nodeName: '' }];
+  for (const t of traps) for (const e of events) for (const p of procs) for (const v of envs) for (const ms of [0, 1_795_240_425_547, 1_795_240_425_547]) {
+    assert.equal(serializeAlert(t, e, p, v, ms), JSON.stringify(buildAlert(t, e, p, v, ms)));
+  }
+});
