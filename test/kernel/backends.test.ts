@@ -163,6 +163,25 @@ for (const backend of BACKENDS) {
         assert.equal(after.dropped, 0n);
       });
 
+      await check('crossing the wake-up threshold wakes the reader (no timer)', async () => {
+        // The timer is effectively off, so only BPF_RB_FORCE_WAKEUP can deliver these;
+        // the other tests (default threshold, far above one event) exercise the timer.
+        const woken = await FileMonitor.open({ backend, ringBufferBytes: 1 << 16, wakeupBytes: 4096, pollIntervalMs: 3_600_000 });
+        try {
+          const wlog = new EventLog(woken);
+          const file = tmp.file('wakeup.txt');
+          woken.setTrap(keyOf(file), 5);
+          // libuv adds the fd to epoll on its next loop iteration, and epoll reports a
+          // ring that already holds data at that moment: produce only after that, or
+          // the events arrive without any wake-up.
+          await new Promise((r) => setTimeout(r, 50));
+          for (let i = 0; i < 20; i++) readFileSync(file);
+          await wlog.waitFor(() => wlog.forTrap(5).length >= 4, 'events delivered by a wake-up');
+        } finally {
+          await woken.close();
+        }
+      });
+
       await check('a full ring counts drops instead of losing them silently', async () => {
         // One page of ring and no consumer: it fills after a few events.
         const tiny = await FileMonitor.open({ backend, ringBufferBytes: 4096 });
