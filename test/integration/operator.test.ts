@@ -247,6 +247,22 @@ describe('kive operator on a real API server, real containers and the real kerne
       ...readdirSync(new URL('../../docs/examples/', import.meta.url)).map((f) => new URL(`../../docs/examples/${f}`, import.meta.url)),
     ].filter((u) => u.pathname.endsWith('.yaml'));
     assert.ok(files.some((u) => u.pathname.endsWith('design-sample-policy.yaml')));
+    // The deployment manifest too, validated by the API server without being created.
+    const kinds: Record<string, string> = {
+      Namespace: '/api/v1/namespaces', ServiceAccount: '/api/v1/namespaces/NS/serviceaccounts',
+      ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles', ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      Role: '/apis/rbac.authorization.k8s.io/v1/namespaces/NS/roles', RoleBinding: '/apis/rbac.authorization.k8s.io/v1/namespaces/NS/rolebindings',
+      DaemonSet: '/apis/apps/v1/namespaces/NS/daemonsets',
+    };
+    for (const doc of parseAllDocuments(readFileSync(new URL('../../deploy/operator.yaml', import.meta.url), 'utf8'))) {
+      const obj = doc.toJS() as { kind: string; metadata: { namespace?: string } };
+      const path = kinds[obj.kind];
+      assert.ok(path, `deploy/operator.yaml: unexpected kind ${obj.kind}`);
+      await client.request({ method: 'POST', path: path.replace('NS', obj.metadata.namespace ?? ''), query: { dryRun: 'All', fieldValidation: 'Strict' }, body: obj })
+        .catch((err: { status?: number; message: string }) => {
+          if (err.status !== 409) assert.fail(`deploy/operator.yaml ${obj.kind}: ${err.message}`); // 409: the namespace exists
+        });
+    }
     for (const file of files) {
       for (const doc of parseAllDocuments(readFileSync(file, 'utf8'), { version: '1.1' })) {
         const obj = doc.toJS() as KivePolicy;
