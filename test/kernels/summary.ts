@@ -1,0 +1,276 @@
+// summary.ts MATRIX RESULTS_DIR [SECONDS]
+//
+// Reads what each matrix row left in RESULTS_DIR/LABEL/ (see run-matrix.sh), prints the
+// kernel x backend table with the overhead ratios and the kernels' refusal reasons, and
+// exits non-zero when anything is wrong: a row that did not run to the end (timeout,
+// crash, missing package), a failing test or benchmark, a missing or inconsistent
+// report, or an expectation from matrix.txt that is not met. A backend the kernel
+// refuses is not a failure by itself (the host kernel has no kprobes and refuses
+// fentry); it is one when matrix.txt expects that backend to pass there.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const BACKENDS = ["fentry", "kprobe", "tracepoint"] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+export interface Row {
+  label: string;
+  pkg: string; // "-" for the host kernel
+  version: string;
+  expect: string[]; // "fentry=pass", "auto=fentry", ...
+}
+
+interface BackendResult {
+  status: string;
+  reason?: string;
+}
+interface Report {
+  kernel: string;
+  autoBackend: string | null;
+  backends: Partial<Record<Backend, BackendResult>>;
+}
+interface BenchBackend {
+  status: string;
+  ns?: number;
+  ratio?: number;
+  reason?: string;
+  progNsPerRun?: number; // optional extra: the kernel's own run-time accounting
+}
+interface Bench {
+  kernel: string;
+  iterations: number;
+  baselineNs: number;
+  backends: Record<string, BenchBackend>;
+}
+
+/** What one row's directory tells, already judged. */
+export interface RowOutcome {
+  row: Row;
+  ran: boolean;
+  release: string;
+  where: string;
+  seconds: string;
+  auto: string;
+  cells: Record<Backend, string>; // test result: "pass", "refused", "FAIL", "?", "-"
+  overhead: Record<Backend, string>; // "1.11x (640 ns/run)", "refused", "-"
+  baseline: string; // "27151 ns" per open+close pair without a hook, or "-"
+  refusals: string[]; // "fentry: reason"
+  problems: string[];
+  notes: string[];
+}
+
+export function parseMatrix(text: string): Row[] {
+  const rows: Row[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const [label, pkg, version, ...expect] = line.split(/\s+/);
+    if (label === undefined || pkg === undefined || version === undefined) {
+      throw new Error(`matrix.txt: malformed line: ${line}`);
+    }
+    for (const e of expect) {
+      const [k, v] = e.split("=");
+      const okKey = k === "auto" || (BACKENDS as readonly string[]).includes(k ?? "");
+      if (!okKey || v === undefined || v === "") throw new Error(`matrix.txt: bad expectation "${e}" for ${label}`);
+    }
+    rows.push({ label, pkg, version, expect });
+  }
+  return rows;
+}
+
+function readText(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, "utf8").trim() : undefined;
+}
+
+/** Parses JSON, tolerating stray log lines around it (takes the last `{...}` line). */
+function readJson(path: string): { value?: unknown; error?: string } {
+  const text = readText(path);
+  if (text === undefined) return { error: "missing" };
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    const last = text.split("\n").reverse().find((l) => l.trim().startsWith("{"));
+    if (last !== undefined) {
+      try {
+        return { value: JSON.parse(last) };
+      } catch {
+        /* fall through */
+      }
+    }
+    return { error: "not valid JSON" };
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function judgeRow(row: Row, dir: string): RowOutcome {
+  const cells = { fentry: "-", kprobe: "-", tracepoint: "-" } as Record<Backend, string>;
+  const overhead = { fentry: "-", kprobe: "-", tracepoint: "-" } as Record<Backend, string>;
+  const out: RowOutcome = {
+    row,
+    ran: existsSync(dir),
+    release: readText(join(dir, "release")) ?? "?",
+    where: readText(join(dir, "where")) ?? "?",
+    seconds: readText(join(dir, "seconds")) ?? "?",
+    auto: "?",
+    cells,
+    overhead,
+    baseline: "-",
+    refusals: [],
+    problems: [],
+    notes: [],
+  };
+  if (!out.ran) {
+    out.problems.push("did not run");
+    return out;
+  }
+  const status = readText(join(dir, "status")) ?? "no status";
+  if (status !== "ok") out.problems.push(status);
+  const exit = readText(join(dir, "test-exit"));
+  if (exit !== undefined && exit !== "0") out.problems.push(`kernel test suite exited with ${exit}`);
+  else if (exit === undefined && status === "ok") out.problems.push("kernel test suite did not finish");
+  const benchExit = readText(join(dir, "bench-exit"));
+  if (benchExit !== undefined && benchExit !== "0") out.problems.push(`overhead benchmark exited with ${benchExit}`);
+
+  // --- report.json (KIVE_KERNEL_REPORT contract) ---
+  const rep = readJson(join(dir, "report.json"));
+  let report: Report | undefined;
+  if (rep.error !== undefined) out.problems.push(`report.json ${rep.error}`);
+  else if (!isObject(rep.value) || !isObject(rep.value["backends"])) out.problems.push("report.json has no backends");
+  else report = rep.value as unknown as Report;
+
+  const bj = readJson(join(dir, "bench.json"));
+  let bench: Bench | undefined;
+  if (bj.error !== undefined) out.problems.push(`bench.json ${bj.error}`);
+  else if (!isObject(bj.value) || !isObject(bj.value["backends"])) out.problems.push("bench.json has no backends");
+  else bench = bj.value as unknown as Bench;
+
+  if (report !== undefined) {
+    if (report.kernel !== out.release) {
+      out.problems.push(`report.json is for kernel "${report.kernel}", expected "${out.release}"`);
+    }
+    out.auto = report.autoBackend ?? "none";
+    for (const b of BACKENDS) {
+      const r = report.backends[b];
+      if (r === undefined) {
+        cells[b] = "?";
+        out.problems.push(`${b}: missing from report.json`);
+        continue;
+      }
+      const bb = bench?.backends[b];
+      switch (r.status) {
+        case "pass":
+          cells[b] = "pass";
+          if (bench !== undefined && bb?.status !== "ok") {
+            out.notes.push(`${b}: suite passed but benchmark says ${bb?.status ?? "nothing"}${bb?.reason ? ` (${bb.reason})` : ""}`);
+          }
+          break;
+        case "refused":
+          cells[b] = "refused";
+          out.refusals.push(`${b}: ${r.reason ?? "(no reason given)"}`);
+          break;
+        case "fail":
+          cells[b] = "FAIL";
+          out.problems.push(`${b}: FAILED${r.reason ? `: ${r.reason}` : ""}`);
+          break;
+        default:
+          cells[b] = "?";
+          out.problems.push(`${b}: unknown status "${String(r.status)}"`);
+      }
+    }
+    if (report.autoBackend !== null && report.backends[report.autoBackend as Backend]?.status !== "pass") {
+      out.problems.push(`auto-selected backend ${report.autoBackend} did not pass`);
+    }
+  }
+  if (bench !== undefined) {
+    out.baseline = typeof bench.baselineNs === "number" ? `${Math.round(bench.baselineNs)} ns` : "?";
+    for (const b of BACKENDS) {
+      const bb = bench.backends[b];
+      if (bb === undefined) overhead[b] = "?";
+      else if (bb.status === "ok" && typeof bb.ratio === "number") {
+        const perRun = typeof bb.progNsPerRun === "number" ? ` (${Math.round(bb.progNsPerRun)} ns/run)` : "";
+        overhead[b] = `${bb.ratio.toFixed(2)}x${perRun}`;
+      } else overhead[b] = bb.status;
+    }
+    if (bench.kernel !== out.release) out.problems.push(`bench.json is for kernel "${bench.kernel}", expected "${out.release}"`);
+    for (const [name, bb] of Object.entries(bench.backends)) {
+      if (bb.status !== "ok" && bb.status !== "refused") out.problems.push(`benchmark ${name}: status "${bb.status}"`);
+    }
+  }
+
+  for (const e of row.expect) {
+    const [k, v] = e.split("=") as [string, string];
+    if (k === "auto") {
+      if (out.auto !== v) out.problems.push(`expected auto backend ${v}, got ${out.auto}`);
+    } else {
+      const got = report?.backends[k as Backend]?.status ?? "nothing";
+      if (got !== v) out.problems.push(`expected ${k} to ${v}, got ${got}`);
+    }
+  }
+  return out;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}
+
+export function render(outcomes: RowOutcome[], seconds?: string): { text: string; ok: boolean } {
+  const lines: string[] = [];
+  lines.push("", "=== Kernel matrix: eBPF backends ===");
+  const head = ["kernel", "release", "ran on", "time", "auto", ...BACKENDS];
+  const body = outcomes.map((o) => [
+    o.row.label,
+    o.release,
+    o.where,
+    o.seconds === "?" ? "?" : `${o.seconds}s`,
+    o.auto,
+    ...BACKENDS.map((b) => o.cells[b]),
+  ]);
+  lines.push(table([head, ...body]));
+  lines.push(
+    "",
+    "overhead: open+close of an unmonitored file with the backend loaded, relative to no hook",
+    "(bench/overhead.ts; ns/run = the kernel's own accounting per program run; in QEMU's",
+    "software emulation only the ratios mean anything, and they are noisy)",
+  );
+  const ohead = ["kernel", "baseline/pair", ...BACKENDS];
+  const obody = outcomes.map((o) => [o.row.label, o.baseline, ...BACKENDS.map((b) => o.overhead[b])]);
+  lines.push(table([ohead, ...obody]));
+  const refusals = outcomes.flatMap((o) => o.refusals.map((r) => `  ${o.row.label}: ${r}`));
+  if (refusals.length > 0) lines.push("", "refused by the kernel:", ...refusals);
+  const notes = outcomes.flatMap((o) => o.notes.map((n) => `  ${o.row.label}: ${n}`));
+  if (notes.length > 0) lines.push("", "notes:", ...notes);
+  const problems = outcomes.flatMap((o) => o.problems.map((p) => `  ${o.row.label}: ${p}`));
+  lines.push("", problems.length > 0 ? "PROBLEMS:" : "problems: none");
+  lines.push(...problems);
+  const ok = problems.length === 0 && outcomes.length > 0;
+  const failed = outcomes.filter((o) => o.problems.length > 0).map((o) => o.row.label);
+  lines.push(
+    `kernel matrix: ${ok ? "OK" : "FAILED"} (${outcomes.length} kernels, ${failed.length} with problems${failed.length ? `: ${failed.join(", ")}` : ""}${seconds ? `; ${seconds}s` : ""})`,
+  );
+  return { text: lines.join("\n"), ok };
+}
+
+function main(argv: string[]): number {
+  const [matrixPath, resultsDir, seconds] = argv;
+  if (matrixPath === undefined || resultsDir === undefined) {
+    console.error("usage: summary.ts MATRIX RESULTS_DIR [SECONDS]");
+    return 2;
+  }
+  const rows = parseMatrix(readFileSync(matrixPath, "utf8"));
+  const only = process.env["KIVE_KERNELS_ONLY"]?.split(/\s+/).filter(Boolean);
+  const selected = only?.length ? rows.filter((r) => only.includes(r.label)) : rows;
+  const outcomes = selected.map((r) => judgeRow(r, join(resultsDir, r.label)));
+  const { text, ok } = render(outcomes, seconds);
+  console.log(text);
+  if (selected.length !== rows.length) {
+    console.log(`kernel matrix: only ${selected.length} of ${rows.length} kernels selected (KIVE_KERNELS_ONLY): not a full run`);
+    return 1;
+  }
+  return ok ? 0 : 1;
+}
+
+if (import.meta.main) process.exitCode = main(process.argv.slice(2));
