@@ -52,8 +52,18 @@ mount -t devtmpfs dev /mnt/dev
 mkdir -p /mnt/dev/pts /mnt/dev/shm 2>/dev/null
 mount -t devpts devpts /mnt/dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /mnt/dev/shm
+# The writable tmpfs on /tmp and /run would hide the repo if it lives there (a CI
+# clone under /tmp): hold it aside with a bind mount and put it back on top.
+repo=$(cat /scratch/repo 2>/dev/null)
+case "$repo" in
+  /tmp/*|/run/*) mkdir -p /repo && mount --bind "/mnt$repo" /repo || fail "bind $repo" ;;
+  *) repo= ;;
+esac
 mount -t tmpfs -o mode=1777 tmpfs /mnt/tmp || fail "mount /tmp"
 mount -t tmpfs tmpfs /mnt/run 2>/dev/null
+if [ -n "$repo" ]; then
+  mkdir -p "/mnt$repo" && mount --bind /repo "/mnt$repo" || fail "restore $repo"
+fi
 mount -t bpf bpf /mnt/sys/fs/bpf || fail "mount bpffs"
 mount -t tracefs tracefs /mnt/sys/kernel/tracing || fail "mount tracefs"
 mount -t debugfs debugfs /mnt/sys/kernel/debug 2>/dev/null

@@ -89,7 +89,7 @@ for i in "${!labels[@]}"; do
   echo "=== kernels: [$label] $pkg=$ver under QEMU" >&2
   start=$(date +%s.%N)
   if ! kdir=$("$here/prepare-kernel.sh" "$pkg" "$ver"); then
-    echo "kernel package not available (see the prepare-kernel error above)" > "$res/status"
+    echo "kernel not prepared (see the prepare-kernel error above)" > "$res/status"
     continue
   fi
   echo "prepare $(secs_since "$start")s" >&2

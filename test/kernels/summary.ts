@@ -69,9 +69,13 @@ export function parseMatrix(text: string): Row[] {
       throw new Error(`matrix.txt: malformed line: ${line}`);
     }
     for (const e of expect) {
-      const [k, v] = e.split("=");
-      const okKey = k === "auto" || (BACKENDS as readonly string[]).includes(k ?? "");
-      if (!okKey || v === undefined || v === "") throw new Error(`matrix.txt: bad expectation "${e}" for ${label}`);
+      const [k = "", v = "", extra] = e.split("=");
+      const backends: readonly string[] = BACKENDS;
+      const ok =
+        extra === undefined &&
+        ((k === "auto" && (backends.includes(v) || v === "none")) ||
+          (backends.includes(k) && ["pass", "fail", "refused"].includes(v)));
+      if (!ok) throw new Error(`matrix.txt: bad expectation "${e}" for ${label}`);
     }
     rows.push({ label, pkg, version, expect });
   }

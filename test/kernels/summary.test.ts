@@ -1,0 +1,136 @@
+// The matrix's verdict logic (summary.ts) on made-up result directories: what counts as
+// a failure must fail, and a refusal must never be mistaken for a pass. Runs before the
+// matrix itself (mk/kernels.mk), in well under a second, no root needed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { judgeRow, parseMatrix, render, type Row } from "./summary.ts";
+
+const guestRow: Row = { label: "6.1", pkg: "linux-image-x", version: "1", expect: ["fentry=pass", "kprobe=pass", "auto=fentry"] };
+const hostRow: Row = { label: "host", pkg: "-", version: "-", expect: ["tracepoint=pass"] };
+
+const allPass = {
+  kernel: "6.1.0-test",
+  autoBackend: "fentry",
+  backends: { fentry: { status: "pass" }, kprobe: { status: "pass" }, tracepoint: { status: "pass" } },
+};
+const bench = {
+  kernel: "6.1.0-test",
+  iterations: 10,
+  baselineNs: 1000,
+  backends: {
+    fentry: { status: "ok", ns: 1100, ratio: 1.1 },
+    kprobe: { status: "ok", ns: 1200, ratio: 1.2, progNsPerRun: 640 },
+    tracepoint: { status: "ok", ns: 1300, ratio: 1.3 },
+  },
+};
+
+/** A result directory as run-matrix.sh + boot-guest.sh + suite.sh leave it. */
+function resultDir(files: Record<string, string | object>): { dir: string; done(): void } {
+  const root = mkdtempSync(join(tmpdir(), "kive-summary-"));
+  const dir = join(root, "row");
+  mkdirSync(dir);
+  const base: Record<string, string | object> = {
+    release: "6.1.0-test",
+    where: "qemu/tcg",
+    seconds: "12.3",
+    status: "ok",
+    "exit-code": "0",
+    "test-exit": "0",
+    "bench-exit": "0",
+    "report.json": allPass,
+    "bench.json": bench,
+  };
+  for (const [name, content] of Object.entries({ ...base, ...files })) {
+    if (content === "<absent>") continue;
+    writeFileSync(join(dir, name), typeof content === "string" ? `${content}\n` : JSON.stringify(content));
+  }
+  return { dir, done: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+function problemsOf(row: Row, files: Record<string, string | object>): string[] {
+  const r = resultDir(files);
+  try {
+    return judgeRow(row, r.dir).problems;
+  } finally {
+    r.done();
+  }
+}
+
+test("a fully passing guest has no problems and shows ratios", () => {
+  const r = resultDir({});
+  try {
+    const o = judgeRow(guestRow, r.dir);
+    assert.deepEqual(o.problems, []);
+    assert.deepEqual(o.cells, { fentry: "pass", kprobe: "pass", tracepoint: "pass" });
+    assert.equal(o.overhead.kprobe, "1.20x (640 ns/run)");
+    const { text, ok } = render([o], "1.0");
+    assert.equal(ok, true);
+    assert.match(text, /kernel matrix: OK/);
+  } finally {
+    r.done();
+  }
+});
+
+test("timeout, crash and a non-zero suite exit are failures", () => {
+  assert.ok(problemsOf(guestRow, { status: "timeout after 200s", "test-exit": "<absent>", "report.json": "<absent>" }).length > 0);
+  assert.ok(problemsOf(guestRow, { status: "crash (guest ended without a result)" }).includes("crash (guest ended without a result)"));
+  assert.ok(problemsOf(guestRow, { "test-exit": "1" }).some((p) => p.includes("exited with 1")));
+  assert.ok(problemsOf(guestRow, { "bench-exit": "1" }).some((p) => p.includes("benchmark exited with 1")));
+  assert.ok(problemsOf(guestRow, { "test-exit": "<absent>" }).some((p) => p.includes("did not finish")));
+});
+
+test("a missing row, report or benchmark is a failure, never a skip", () => {
+  const o = judgeRow(guestRow, join(tmpdir(), "kive-summary-does-not-exist"));
+  assert.deepEqual(o.problems, ["did not run"]);
+  assert.equal(render([o]).ok, false);
+  assert.ok(problemsOf(guestRow, { "report.json": "<absent>" }).includes("report.json missing"));
+  assert.ok(problemsOf(guestRow, { "bench.json": "not json" }).includes("bench.json not valid JSON"));
+  assert.equal(render([]).ok, false);
+});
+
+test("a refused backend is reported with its reason; it fails only where a pass is expected", () => {
+  const refusedKprobe = { ...allPass, backends: { ...allPass.backends, kprobe: { status: "refused", reason: "no kprobes" } } };
+  const r = resultDir({ "report.json": refusedKprobe });
+  try {
+    const o = judgeRow(guestRow, r.dir);
+    assert.equal(o.cells.kprobe, "refused");
+    assert.deepEqual(o.refusals, ["kprobe: no kprobes"]);
+    assert.deepEqual(o.problems, ["expected kprobe to pass, got refused"]);
+    assert.deepEqual(judgeRow({ ...guestRow, expect: [] }, r.dir).problems, []);
+  } finally {
+    r.done();
+  }
+});
+
+test("a failing backend, a wrong auto choice and a report for another kernel are failures", () => {
+  const failing = { ...allPass, backends: { ...allPass.backends, tracepoint: { status: "fail", reason: "no event" } } };
+  assert.ok(problemsOf(hostRow, { "report.json": failing }).some((p) => p.startsWith("tracepoint: FAILED: no event")));
+  assert.ok(problemsOf(guestRow, { "report.json": { ...allPass, autoBackend: "kprobe" } }).includes("expected auto backend fentry, got kprobe"));
+  assert.ok(
+    problemsOf(guestRow, { "report.json": { ...allPass, autoBackend: null } }).includes("expected auto backend fentry, got none"),
+  );
+  assert.ok(problemsOf(guestRow, { release: "6.12.0-other" }).some((p) => p.startsWith("report.json is for kernel")));
+  const noKprobe = { ...allPass, backends: { fentry: { status: "pass" }, tracepoint: { status: "pass" } } };
+  assert.ok(problemsOf({ ...guestRow, expect: [] }, { "report.json": noKprobe }).includes("kprobe: missing from report.json"));
+  const autoRefused = { ...allPass, backends: { ...allPass.backends, fentry: { status: "refused", reason: "x" } } };
+  assert.ok(problemsOf({ ...guestRow, expect: [] }, { "report.json": autoRefused }).includes("auto-selected backend fentry did not pass"));
+});
+
+test("the committed matrix parses and holds the required rows", () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const rows = parseMatrix(readFileSync(join(here, "matrix.txt"), "utf8"));
+  const host = rows.find((r) => r.pkg === "-");
+  assert.ok(host?.expect.includes("tracepoint=pass"), "host row expects tracepoint to pass");
+  const six1 = rows.find((r) => r.pkg.startsWith("linux-image-6.1.0-"));
+  assert.ok(six1, "a Debian 6.1 row");
+  for (const e of ["fentry=pass", "kprobe=pass", "auto=fentry"]) assert.ok(six1.expect.includes(e), `6.1 expects ${e}`);
+  assert.ok(rows.some((r) => r.pkg.startsWith("linux-image-6.12.")), "a Debian 6.12 row");
+  for (const r of rows) if (r.pkg !== "-") assert.doesNotMatch(r.pkg, /-(cloud|rt)-/, "plain amd64 flavour (cloud has no 9p)");
+  for (const bad of ["fentry=maybe", "kprobe", "auto=lsm", "tracepoint=pass=pass", "lsm=pass"]) {
+    assert.throws(() => parseMatrix(`x pkg 1 ${bad}\n`), /bad expectation/, bad);
+  }
+});
