@@ -23,12 +23,9 @@ case "${1:-default}" in
   *) echo "build-bins.sh: unknown argument '$1' (use nothing, 'all' or '--print-dir')" >&2; exit 2 ;;
 esac
 
-go=${GO:-}
-if [[ -z $go ]]; then
-  go=$(command -v go || true)
-  [[ -z $go && -x /usr/local/go/bin/go ]] && go=/usr/local/go/bin/go
-fi
-[[ -n $go ]] || { echo "build-bins.sh: no Go toolchain found (need Go >= $(awk '$1=="go"{print $2}' "$mod/go.mod") on PATH, in /usr/local/go, or GO=...)" >&2; exit 1; }
+# A Go new enough for the module: the machine's, or one bootstrapped from Debian's
+# golang-go and the Go module proxy (scripts/install-go.sh; it honours $GO).
+go=$("$(dirname "${BASH_SOURCE[0]}")/../../scripts/install-go.sh") || { echo "build-bins.sh: no Go toolchain (scripts/install-go.sh failed)" >&2; exit 1; }
 
 # The recipe: anything that changes the binaries. A different recipe rebuilds.
 major_minor=${K8S_VERSION#v}; major=${major_minor%%.*}; minor=${major_minor#*.}; minor=${minor%%.*}
