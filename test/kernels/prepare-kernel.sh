@@ -25,6 +25,7 @@ ver=${2:?usage: prepare-kernel.sh PACKAGE VERSION}
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/kive/kernels
 dir=$cache_root/${pkg}_${ver}
+tmp=
 
 log() { echo "prepare-kernel: $*" >&2; }
 die() { echo "prepare-kernel: ERROR: $*" >&2; exit 1; }
@@ -58,8 +59,8 @@ fetch_and_unpack() {
   Update the line in test/kernels/matrix.txt to that package and version."
   fi
 
-  local tmp
   tmp=$(mktemp -d "$cache_root/.tmp.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT   # no half-unpacked leftovers when a step fails
   # APT::Sandbox::User=root: apt would otherwise try to download as _apt, which cannot
   # enter a cache under /root, and warn.
   log "apt-get download $pkg=$ver"
@@ -85,6 +86,7 @@ fetch_and_unpack() {
   rm -rf "$dir"
   mv "$tmp/out" "$dir"
   rm -rf "$tmp"
+  trap - EXIT
 }
 
 # Decompress one module for busybox insmod, which takes plain .ko files only.
@@ -130,9 +132,11 @@ build_initramfs() {
   done < <(modprobe -d "$dir/modules" -S "$release" --show-depends -a virtio_pci 9pnet_virtio 9p overlay)
   log "initramfs modules for $release: $(tr '\n' ' ' < "$staging/modules/order")"
 
+  # Written aside and renamed: another run booting this kernel meanwhile sees either
+  # the old or the new initramfs, never half of one.
   (cd "$staging" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
-    | gzip -1 > "$dir/initramfs.cpio.gz.tmp"
-  mv "$dir/initramfs.cpio.gz.tmp" "$dir/initramfs.cpio.gz"
+    | gzip -1 > "$staging.cpio.gz"
+  mv "$staging.cpio.gz" "$dir/initramfs.cpio.gz"
   rm -rf "$staging"
 }
 
@@ -155,13 +159,13 @@ extract_vmlinux() {
     esac
     [ -n "$off" ] && command -v "${tool%% *}" >/dev/null || continue
     # The decompressors complain about the bzImage's trailing bytes; the output is whole.
-    tail -c +$((off + 1)) "$dir/vmlinuz" | $tool > "$dir/vmlinux.tmp" 2>/dev/null
-    if [ "$(head -c 4 "$dir/vmlinux.tmp" | od -An -c | tr -d ' ')" = '177ELF' ]; then
-      mv "$dir/vmlinux.tmp" "$dir/vmlinux"
+    tail -c +$((off + 1)) "$dir/vmlinuz" | $tool > "$dir/vmlinux.$$" 2>/dev/null
+    if [ "$(head -c 4 "$dir/vmlinux.$$" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+      mv "$dir/vmlinux.$$" "$dir/vmlinux"
       return 0
     fi
   done
-  rm -f "$dir/vmlinux.tmp"
+  rm -f "$dir/vmlinux.$$"
   return 1
 }
 if [ ! -f "$dir/boot-image" ]; then
