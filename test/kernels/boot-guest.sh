@@ -11,19 +11,19 @@
 #   KIVE_KERNEL_TIMEOUT  seconds before the guest is killed (default 200)
 #   KIVE_QEMU_ACCEL      tcg (default) or kvm; run-matrix.sh sets kvm only after a
 #                        quick probe showed that KVM really boots a guest here
-#   KIVE_KERNELS_SUITE   repo-relative path of the script run inside the guest
-#                        (default test/kernels/suite.sh)
+#   KIVE_KERNELS_SUITE   script run inside the guest instead of test/kernels/suite.sh
+#                        (absolute, or relative to the repo); gets the results dir as $1
 set -euo pipefail
 
 label=${1:?usage: boot-guest.sh LABEL KERNEL_CACHE_DIR RESULTS_DIR}
 kdir=${2:?}
-results=${3:?}
+mkdir -p "${3:?}"
+results=$(cd "$3" && pwd)   # absolute: QEMU gets it as a 9p export path
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 timeout_s=${KIVE_KERNEL_TIMEOUT:-200}
 accel=${KIVE_QEMU_ACCEL:-tcg}
 suite=${KIVE_KERNELS_SUITE:-test/kernels/suite.sh}
 
-mkdir -p "$results"
 rm -f "$results"/{exit-code,init-error,status,seconds,report.json,bench.json,test-exit,bench-exit,console.log}
 
 # The job, handed to the guest's init through the writable scratch share. The guest
@@ -57,7 +57,7 @@ timeout --kill-after=5 "$timeout_s" \
     -fsdev "local,id=scratch,path=$results,security_model=passthrough,multidevs=remap" \
     -device virtio-9p-pci,fsdev=scratch,mount_tag=scratch \
     </dev/null 2>&1 \
-  | tr -d '\r' | tee "$results/console.log" | sed -u "s/^/[$label] /"
+  | sed -u 's/\r$//' | tee "$results/console.log" | sed -u "s/^/[$label] /"
 qemu_rc=${PIPESTATUS[0]}
 set -e
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')

@@ -92,7 +92,7 @@ for i in "${!labels[@]}"; do
     echo "kernel not prepared (see the prepare-kernel error above)" > "$res/status"
     continue
   fi
-  echo "prepare $(secs_since "$start")s" >&2
+  echo "=== kernels: [$label] kernel $(cat "$kdir/release") ready in $(secs_since "$start")s" >&2
   cp "$kdir/release" "$res/release"
   echo qemu > "$res/where"
   if [ -z "${KIVE_QEMU_ACCEL:-}" ]; then
