@@ -23,7 +23,7 @@ set -euo pipefail
 pkg=${1:?usage: prepare-kernel.sh PACKAGE VERSION}
 ver=${2:?usage: prepare-kernel.sh PACKAGE VERSION}
 here=$(cd "$(dirname "$0")" && pwd)
-cache_root=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/kive/kernels
+cache_root=${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/kive/kernels
 dir=$cache_root/${pkg}_${ver}
 tmp=
 
@@ -62,7 +62,7 @@ fetch_and_unpack() {
   tmp=$(mktemp -d "$cache_root/.tmp.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT   # no half-unpacked leftovers when a step fails
   # APT::Sandbox::User=root: apt would otherwise try to download as _apt, which cannot
-  # enter a cache under /root, and warn.
+  # enter a cache in root's home directory, and warn.
   log "apt-get download $pkg=$ver"
   (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" >&2)
   log "dpkg -x"

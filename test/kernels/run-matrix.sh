@@ -43,7 +43,7 @@ probe_kvm() {
   local vmlinuz=$1 cache log pid i boot_id verdict=tcg
   [ -w /dev/kvm ] || { echo tcg; return; }
   boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
-  cache=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/kive/kernels/kvm-probe.$boot_id
+  cache=${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/kive/kernels/kvm-probe.$boot_id
   if [ -f "$cache" ]; then cat "$cache"; return; fi
   log=$(mktemp)
   qemu-system-x86_64 -accel kvm -cpu host -m 256 -display none -monitor none \
