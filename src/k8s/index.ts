@@ -13,4 +13,4 @@ export { LeaderElector, type LeaderCallbacks, type LeaderElectorOptions } from '
 export { apply, applyStatus, mergePatch, jsonPatch, type ApplyOptions, type PatchOptions, type JsonPatchOp } from './apply.ts';
 export { addFinalizer, removeFinalizer, hasFinalizer, retryOnConflict } from './finalizers.ts';
 export { ResourceClient, type ListOptions } from './client.ts';
-export { kiveClients, kivePolicyInformer, kiveDataInformer, KIVE_FINALIZER, type KiveClients } from './kive.ts';
+export { kiveClients, kivePolicyInformer, kiveDataInformer, type KiveClients } from './kive.ts';

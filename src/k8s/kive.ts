@@ -1,6 +1,6 @@
 // Typed access to Kive's own kinds (group kivebpf.san7o.github.io/v1), so controllers
 // write `kive.policies.get(name, ns)` and `kive.data.apply(obj, ...)` without plural
-// names or paths. The Kive finalizer name lives here too.
+// names or paths. (The policy finalizer is the pod controller's: src/controllers/pod.ts.)
 
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { ResourceClient } from './client.ts';
@@ -8,8 +8,6 @@ import { Informer, type InformerOptions } from './informer.ts';
 import { KIVE_DATA, KIVE_POLICIES } from './resource.ts';
 import type { KubeClient, Requester } from './rest.ts';
 
-/** The finalizer the discover controller puts on KivePolicies it has acted on. */
-export const KIVE_FINALIZER = 'kivebpf.san7o.github.io/finalizer';
 
 export interface KiveClients {
   policies: ResourceClient<KivePolicy>;
