@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { isBackendName, type BackendName } from '../src/kernel/backends.ts';
 import { decodeEvent } from '../src/kernel/event.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
-import { enableBpfStats, programStats } from '../src/kernel/stats.ts';
-import { keyOf, openLoop } from './overhead.ts';
+import { enableBpfStats } from '../src/kernel/stats.ts';
+import { keyOf, openLoop, totalRuns } from './overhead.ts';
 
 export interface EventsResult {
   kernel: string;
@@ -42,17 +42,6 @@ const MAX_RING_BYTES = 128 * 1024 * 1024;
 
 function nextPow2(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));
-}
-
-function progNs(m: FileMonitor): { t: bigint; n: bigint } {
-  let t = 0n;
-  let n = 0n;
-  for (const p of m.programs) {
-    const s = programStats(p.name, p.fd);
-    t += s.runTimeNs;
-    n += s.runCount;
-  }
-  return { t, n };
 }
 
 export async function measureEvents(opts: { backend?: BackendName | 'auto'; events?: number; context?: boolean } = {}): Promise<EventsResult> {
@@ -106,9 +95,9 @@ export async function measureEvents(opts: { backend?: BackendName | 'auto'; even
       let p0: { t: bigint; n: bigint };
       let p1: { t: bigint; n: bigint };
       try {
-        p0 = progNs(m);
+        p0 = totalRuns(m);
         await openLoop(file, Math.min(events, 50_000));
-        p1 = progNs(m);
+        p1 = totalRuns(m);
       } finally {
         restoreStats();
       }

@@ -46,7 +46,8 @@ export function keyOf(path: string): FileKey {
   return { ino: st.ino, dev: userToKernelDev(st.dev) };
 }
 
-function totalRuns(m: FileMonitor): { t: bigint; n: bigint } {
+/** Run time and run count of all the monitor's programs (kernel.bpf_stats_enabled). */
+export function totalRuns(m: FileMonitor): { t: bigint; n: bigint } {
   let t = 0n;
   let n = 0n;
   for (const p of m.programs) {

@@ -90,7 +90,6 @@ static __always_inline int kive_on_open_exit(long ret, enum kive_open_call call)
 {
 	struct kive_trap_key key = {};
 	struct kive_trap_value *trap;
-	struct inode *inode;
 	struct file *f;
 	__u64 flags;
 
@@ -99,13 +98,8 @@ static __always_inline int kive_on_open_exit(long ret, enum kive_open_call call)
 	f = kive_fd_file(ret);
 	if (!f)
 		return 0;
-	/* Same two steps as kive_filter_inode, unrolled here to keep f for the mask. */
-	inode = BPF_CORE_READ(f, f_inode);
-	if (!inode)
-		return 0;
-	key.ino = BPF_CORE_READ(inode, i_ino);
-	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	trap = bpf_map_lookup_elem(&kive_traps, &key);
+	/* The filter core's lookup; the mask comes after it, from f, only for a match. */
+	trap = kive_lookup_inode(BPF_CORE_READ(f, f_inode), &key);
 	if (!trap)
 		return 0;
 	flags = kive_open_flags(call, f);

@@ -142,17 +142,25 @@ static __always_inline int kive_emit(const struct kive_trap_key *key, const stru
 	return 0;
 }
 
-/* Steps 1-2: the hot path. Anything added here is paid on every hook hit. */
+/*
+ * Steps 1-2: the hot path. Anything added here is paid on every hook hit. Fills *key and
+ * returns the trap watching the inode, or NULL (the common case: not a monitored file).
+ */
+static __always_inline struct kive_trap_value *kive_lookup_inode(struct inode *inode, struct kive_trap_key *key)
+{
+	if (!inode)
+		return NULL;
+	key->ino = BPF_CORE_READ(inode, i_ino);
+	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	return bpf_map_lookup_elem(&kive_traps, key);
+}
+
+/* Steps 1-3 for hooks that know the mask up front. */
 static __always_inline int kive_filter_inode(struct inode *inode, __u32 mask, __u16 op)
 {
 	struct kive_trap_key key = {};
-	struct kive_trap_value *trap;
+	struct kive_trap_value *trap = kive_lookup_inode(inode, &key);
 
-	if (!inode)
-		return 0;
-	key.ino = BPF_CORE_READ(inode, i_ino);
-	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	trap = bpf_map_lookup_elem(&kive_traps, &key);
 	if (!trap)
 		return 0;
 	return kive_emit(&key, trap, mask, op);
