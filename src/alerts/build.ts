@@ -2,19 +2,10 @@
 // I/O, no clock; the caller passes the process details and the wall-clock time.
 
 import type { KiveAlertV1 } from '../api/v1/types.ts';
+import type { KernelEvent } from '../kernel/event.ts';
 
-/** The fields of a kernel event an alert needs (src/kernel's KernelEvent has them all). */
-export interface AccessEvent {
-  ino: bigint;
-  dev: number;
-  mask: number;
-  op: string;
-  pid: number;
-  tgid: number;
-  uid: number;
-  gid: number;
-  comm: string;
-}
+/** The fields of a kernel event an alert needs (a type-only view of src/kernel's event). */
+export type AccessEvent = Pick<KernelEvent, 'ino' | 'dev' | 'mask' | 'op' | 'pid' | 'tgid' | 'uid' | 'gid' | 'comm'>;
 
 /** Everything about one armed trap that ends up in its alerts. */
 export interface TrapContext {

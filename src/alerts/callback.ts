@@ -60,13 +60,8 @@ export class CallbackSink {
     this.#warnEveryMs = options.warnEveryMs ?? 10_000;
   }
 
-  /** Queues `alert` for `url`. Never throws; a full queue drops and counts. */
-  send(url: string, alert: unknown): void {
-    this.sendJson(url, JSON.stringify(alert));
-  }
-
-  /** send() for an alert already serialized to JSON. */
-  sendJson(url: string, body: string): void {
+  /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
+  send(url: string, body: string): void {
     if (this.#closed) return;
     let t = this.#targets.get(url);
     if (t === undefined) {

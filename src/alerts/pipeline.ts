@@ -46,7 +46,7 @@ export class AlertPipeline {
         const line = serializeAlert(trap, event, process, env, time);
         this.alerts++;
         stdout.pushLine(line);
-        if (trap.callback !== undefined && trap.callback !== '') callbacks?.sendJson(trap.callback, line);
+        if (trap.callback !== undefined && trap.callback !== '') callbacks?.send(trap.callback, line);
       }
     }
     stdout.flush();

@@ -10,16 +10,11 @@
 // Reading never throws: an alert with less detail beats no alert.
 
 import { readFileSync, readlinkSync } from 'node:fs';
+import type { KernelEvent } from '../kernel/event.ts';
 import type { ProcessDetails } from './build.ts';
 
-export interface ProcessEventFields {
-  tgid: number;
-  comm: string;
-  /** Kernel-captured details, when the backend provides them. */
-  exe?: string;
-  cwd?: string;
-  args?: string[];
-}
+/** The event fields process details come from; exe, cwd and args when the kernel captured them. */
+export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args'>;
 
 export interface ProcFs {
   readlink(path: string): string;

@@ -30,12 +30,7 @@ export class NdjsonWriter {
     this.#onDrop = options.onDrop;
   }
 
-  /** Queues one alert; it is written at the next flush(). */
-  push(value: unknown): void {
-    this.#pending.push(JSON.stringify(value));
-  }
-
-  /** Queues one line of JSON serialized by the caller (no newline). */
+  /** Queues one alert, serialized by the caller (no newline); written at the next flush(). */
   pushLine(json: string): void {
     this.#pending.push(json);
   }

@@ -35,7 +35,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     backend: opts.backend,
     ...(opts.maxTraps !== undefined ? { maxTraps: opts.maxTraps } : {}),
   });
-  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, nodeName: opts.nodeName ?? hostname() });
+  const nodeName = opts.nodeName ?? hostname();
+  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log });
   const stdout = new NdjsonWriter(process.stdout, {
     onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped'),
   });
@@ -44,7 +45,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
-    const env = { kernelId: await readKernelId(), nodeName: opts.nodeName ?? hostname() };
+    const env = { kernelId: await readKernelId(), nodeName };
     const pipeline = new AlertPipeline({
       env,
       trapsFor: (e) => traps.trapsFor(e.ino, e.dev),

@@ -15,6 +15,7 @@ import type { Logger } from '../k8s/log.ts';
 import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
 import { buildKiveData } from './kivedata.ts';
 import { selectContainers, type Pod, type SelectedContainer } from './match.ts';
+import { kiveDataName, trapId } from './naming.ts';
 
 /** Reads of the informer caches the reconcile needs. */
 export interface DiscoverCaches {
@@ -101,8 +102,8 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
           } catch (err) {
             pending++;
             problems.push(problemOf(err, trap, container));
-            const name = buildName(policy, trap, container, deps);
-            if (name !== undefined) keep.add(name);
+            const pod = container.pod.metadata;
+            keep.add(kiveDataName(trapId(policy, trap), pod.uid, pod.name, pod.namespace, container.containerName));
             continue;
           }
           let file: ResolvedFile;
@@ -149,9 +150,4 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
     // 6. Come back soon for pending containers, later anyway to notice replaced files.
     return { requeueAfterMs: pending > 0 ? (deps.pendingRetryMs ?? 2_000) : (deps.recheckMs ?? 60_000) };
   };
-}
-
-/** The KiveData name a container would get, without resolving its file. */
-function buildName(policy: KivePolicy, trap: KiveTrap, container: SelectedContainer, deps: DiscoverDeps): string | undefined {
-  return buildKiveData({ policy, trap, container, file: { ino: 0n, dev: 0 }, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace }).metadata.name;
 }

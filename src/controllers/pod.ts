@@ -150,7 +150,6 @@ export function createPodReconciler(deps: PodControllerDeps) {
       const seen = kernelSeen.get(kernel);
       if (seen === undefined || seen.rv !== rv) kernelSeen.set(kernel, { rv, at: now });
     }
-    let deleted = 0;
     for (const [kernel, seen] of kernelSeen) {
       if (!kernels.has(kernel)) {
         kernelSeen.delete(kernel);
@@ -159,7 +158,7 @@ export function createPodReconciler(deps: PodControllerDeps) {
       if (now - seen.at < grace) continue;
       const data = caches.allKiveData().filter((d) => (d.spec.kernelId ?? '') === kernel);
       log.info({ kernelId: kernel, kiveData: data.length, silentForMs: now - seen.at }, 'kernel no longer running; deleting its KiveData');
-      deleted += await deleteAll(writer, data);
+      await deleteAll(writer, data);
       kernelSeen.delete(kernel);
     }
     return { requeueAfterMs: Math.max(1_000, Math.min(grace / 2, 30_000)) };

@@ -39,7 +39,6 @@ export interface HostTrapDeps {
   watchDir?: (dir: string, onChange: () => void) => { close(): void };
   /** Safety-net re-check period; 0 disables it. */
   recheckMs?: number;
-  nodeName: string;
 }
 
 interface HostTrap {

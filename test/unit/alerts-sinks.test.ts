@@ -11,8 +11,8 @@ test('NdjsonWriter writes one line per alert in one write per flush', () => {
   const writes: string[] = [];
   out.on('data', (c: Buffer) => writes.push(c.toString()));
   const w = new NdjsonWriter(out);
-  w.push({ a: 1 });
-  w.push({ b: 2 });
+  w.pushLine(JSON.stringify({ a: 1 }));
+  w.pushLine(JSON.stringify({ b: 2 }));
   w.flush();
   w.flush(); // nothing pending: no empty write
   assert.deepEqual(writes, ['{"a":1}\n{"b":2}\n']);
@@ -24,7 +24,7 @@ test('NdjsonWriter counts and reports what it cannot buffer, instead of growing 
   const drops: number[] = [];
   const w = new NdjsonWriter(out, { maxBufferedBytes: 100, onDrop: (n) => drops.push(n) });
   for (let i = 0; i < 20; i++) {
-    w.push({ i, pad: 'x'.repeat(50) });
+    w.pushLine(JSON.stringify({ i, pad: 'x'.repeat(50) }));
     w.flush();
   }
   assert.ok(w.dropped > 0);
@@ -65,7 +65,7 @@ test('callback: each alert is POSTed as JSON; 5xx is retried, 400 is final', asy
     },
     async (url) => {
       const sink = new CallbackSink({ baseBackoffMs: 1, warnEveryMs: 0 });
-      for (const n of [0, 1, 2]) sink.send(url, { n });
+      for (const n of [0, 1, 2]) sink.send(url, JSON.stringify({ n }));
       await sink.drain();
       assert.deepEqual(sink.stats, { delivered: 2, failed: 1, dropped: 0 });
       assert.deepEqual(bodies.map((b) => (b as { n: number }).n).sort(), [0, 1]);
@@ -76,7 +76,7 @@ test('callback: each alert is POSTed as JSON; 5xx is retried, 400 is final', asy
 test('callback: an unreachable receiver fails after bounded retries, with a warning', async () => {
   const warnings: string[] = [];
   const sink = new CallbackSink({ baseBackoffMs: 1, maxAttempts: 2, warnEveryMs: 0, log: { warn: (_o, m) => warnings.push(m) } });
-  sink.send('http://127.0.0.1:1/alerts', { n: 1 });
+  sink.send('http://127.0.0.1:1/alerts', JSON.stringify({ n: 1 }));
   await sink.drain();
   assert.equal(sink.stats.failed, 1);
   assert.deepEqual(warnings, ['callback delivery failed']);
@@ -84,7 +84,7 @@ test('callback: an unreachable receiver fails after bounded retries, with a warn
 
 test('callback: a full queue drops and counts instead of growing', async () => {
   const sink = new CallbackSink({ maxQueuePerUrl: 2, concurrencyPerUrl: 1, maxAttempts: 1, fetch: () => new Promise(() => {}) });
-  for (let i = 0; i < 5; i++) sink.send('http://127.0.0.1:9/x', { i });
+  for (let i = 0; i < 5; i++) sink.send('http://127.0.0.1:9/x', JSON.stringify({ i }));
   // one in flight (never answers), two queued, two dropped
   assert.equal(sink.stats.dropped, 2);
 });

@@ -35,7 +35,7 @@ test('arms the file, follows a rename over it and a delete + recreate, disarming
   const path = join(dir, 'secret.txt');
   writeFileSync(path, 'v1');
   const map = fakeMap();
-  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, nodeName: 'n', recheckMs: 0 });
+  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, recheckMs: 0 });
   t.after(() => traps.close());
   traps.armAll([policy('p', [{ path, metadata: { severity: 'high' } }])]);
   const first = inodeOf(path);
@@ -65,7 +65,7 @@ test('a deleted file without create keeps its last inode armed (it may live on t
   writeFileSync(path, 'x');
   linkSync(path, join(dir, 'hardlink'));
   const map = fakeMap();
-  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, nodeName: 'n', recheckMs: 0 });
+  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, recheckMs: 0 });
   t.after(() => traps.close());
   traps.armAll([policy('p', [{ path }])]);
   unlinkSync(path);
@@ -78,7 +78,7 @@ test('create: a deleted honeytoken is created again with its mode', async (t) =>
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'honey.txt');
   const map = fakeMap();
-  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, nodeName: 'n', recheckMs: 0 });
+  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, recheckMs: 0 });
   t.after(() => traps.close());
   traps.armAll([policy('p', [{ path, create: true, mode: 440 }])]);
   assert.equal(statSync(path).mode & 0o777, 0o440);
@@ -96,7 +96,7 @@ test('two traps on one file: both get alerts, and one moving away keeps the othe
   writeFileSync(a, 'x');
   linkSync(a, join(dir, 'b'));
   const map = fakeMap();
-  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, nodeName: 'n', recheckMs: 0 });
+  const traps = new HostTrapSet({ map, resolve: resolveInRoot, log: silent, recheckMs: 0 });
   t.after(() => traps.close());
   traps.armAll([policy('p1', [{ path: a }]), policy('p2', [{ path: join(dir, 'b') }])]);
   const [key] = [...map.entries.keys()];
@@ -110,7 +110,7 @@ test('two traps on one file: both get alerts, and one moving away keeps the othe
 });
 
 test('a missing file without create refuses to start, with the path in the message', () => {
-  const traps = new HostTrapSet({ map: fakeMap(), resolve: resolveInRoot, log: silent, nodeName: 'n', recheckMs: 0 });
+  const traps = new HostTrapSet({ map: fakeMap(), resolve: resolveInRoot, log: silent, recheckMs: 0 });
   assert.throws(
     () => traps.armAll([policy('p', [{ path: '/nonexistent/kive/secret' }])]),
     (err: unknown) => isKiveError(err, 'KIVE_PATH_NOT_FOUND'),
