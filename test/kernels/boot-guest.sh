@@ -24,7 +24,7 @@ timeout_s=${KIVE_KERNEL_TIMEOUT:-200}
 accel=${KIVE_QEMU_ACCEL:-tcg}
 suite=${KIVE_KERNELS_SUITE:-test/kernels/suite.sh}
 
-rm -f "$results"/{exit-code,init-error,status,seconds,report.json,bench.json,test-exit,bench-exit,console.log}
+rm -f "$results"/seconds
 
 # The job, handed to the guest's init through the writable scratch share. The guest
 # sees the host's / read-only at /, so the repo is at the same path as here.
@@ -46,33 +46,54 @@ esac
 # quiet: the console shows the job, not the boot log. oops=panic + panic=-1 +
 # -no-reboot: a kernel oops ends the guest at once instead of hanging until the
 # timeout; it is then reported as a crash (no exit-code file).
+# One boot of the guest; leaves console.log and status (ok, timeout, crash, init failed).
+boot_once() {
+  rm -f "$results"/{exit-code,init-error,status,report.json,bench.json,test-exit,bench-exit,console.log}
+  local qemu_rc
+  set +e
+  timeout --kill-after=5 "$timeout_s" \
+    qemu-system-x86_64 "${accel_args[@]}" \
+      -m 2048 -smp 2 -nographic -no-reboot -bios qboot.rom -nic none \
+      -kernel "$kdir/$(cat "$kdir/boot-image")" -initrd "$kdir/initramfs.cpio.gz" \
+      -append "console=ttyS0 quiet oops=panic panic=-1 mitigations=off tsc=reliable" \
+      -fsdev "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap" \
+      -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+      -fsdev "local,id=scratch,path=$results,security_model=passthrough,multidevs=remap" \
+      -device virtio-9p-pci,fsdev=scratch,mount_tag=scratch \
+      </dev/null 2>&1 \
+    | sed -u 's/\r$//' | tee "$results/console.log" | sed -u "s/^/[$label] /"
+  qemu_rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+    echo "timeout after ${timeout_s}s" > "$results/status"
+  elif [ -f "$results/init-error" ]; then
+    echo "guest init failed: $(cat "$results/init-error")" > "$results/status"
+  elif [ ! -f "$results/exit-code" ]; then
+    # Powered off or rebooted without writing a result: panic, oops, QEMU error, or
+    # the results directory could not be written (its free space is recorded).
+    echo "crash (guest ended without a result; qemu exit $qemu_rc; $(df -h --output=avail "$results" | tail -1 | tr -d ' ') free for results)" > "$results/status"
+  else
+    echo ok > "$results/status"
+  fi
+}
+
+# A guest that crashes (not one that times out or whose tests fail) is booted once
+# more: under software emulation a boot can die for reasons that are not the code
+# under test. The first crash is never hidden: its status and console are kept as
+# crash-1.status / crash-1.console.log and summary.ts prints them as a note (or, if
+# the second boot crashes too, as the problem).
 start=$(date +%s.%N)
-set +e
-timeout --kill-after=5 "$timeout_s" \
-  qemu-system-x86_64 "${accel_args[@]}" \
-    -m 2048 -smp 2 -nographic -no-reboot -bios qboot.rom -nic none \
-    -kernel "$kdir/$(cat "$kdir/boot-image")" -initrd "$kdir/initramfs.cpio.gz" \
-    -append "console=ttyS0 quiet oops=panic panic=-1 mitigations=off tsc=reliable" \
-    -fsdev "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap" \
-    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-    -fsdev "local,id=scratch,path=$results,security_model=passthrough,multidevs=remap" \
-    -device virtio-9p-pci,fsdev=scratch,mount_tag=scratch \
-    </dev/null 2>&1 \
-  | sed -u 's/\r$//' | tee "$results/console.log" | sed -u "s/^/[$label] /"
-qemu_rc=${PIPESTATUS[0]}
-set -e
+rm -f "$results"/crash-1.*
+boot_once
+if [[ "$(cat "$results/status")" == crash* ]]; then
+  mv "$results/status" "$results/crash-1.status"
+  mv "$results/console.log" "$results/crash-1.console.log"
+  echo "boot-guest: [$label] $(cat "$results/crash-1.status"); last console lines:" >&2
+  tail -n 15 "$results/crash-1.console.log" | sed "s/^/[$label]   | /" >&2
+  echo "boot-guest: [$label] booting once more" >&2
+  boot_once
+fi
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 echo "$elapsed" > "$results/seconds"
-
-if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
-  echo "timeout after ${timeout_s}s" > "$results/status"
-elif [ -f "$results/init-error" ]; then
-  echo "guest init failed: $(cat "$results/init-error")" > "$results/status"
-elif [ ! -f "$results/exit-code" ]; then
-  # Powered off or rebooted without writing a result: panic, oops, or QEMU error.
-  echo "crash (guest ended without a result; qemu exit $qemu_rc, see console.log)" > "$results/status"
-else
-  echo ok > "$results/status"
-fi
 echo "boot-guest: [$label] $(cat "$results/status"), job exit $(cat "$results/exit-code" 2>/dev/null || echo none), ${elapsed}s" >&2
 [ "$(cat "$results/status")" = ok ] && [ "$(cat "$results/exit-code")" = 0 ]

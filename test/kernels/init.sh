@@ -77,6 +77,6 @@ env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/ TERM=dumb NO_COLOR=1 LANG=C.UTF-8 \
   chroot /mnt /bin/sh /tmp/kive-scratch/run.sh
 rc=$?
-echo "$rc" > /scratch/exit-code
+echo "$rc" > /scratch/exit-code || say "FAILED: cannot write the exit code to the scratch share"
 say "job exited with $rc at $(cut -d' ' -f1 /proc/uptime)s"
 finish

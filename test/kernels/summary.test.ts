@@ -77,10 +77,41 @@ test("a fully passing guest has no problems and shows ratios", () => {
 
 test("timeout, crash and a non-zero suite exit are failures", () => {
   assert.ok(problemsOf(guestRow, { status: "timeout after 200s", "test-exit": "<absent>", "report.json": "<absent>" }).length > 0);
-  assert.ok(problemsOf(guestRow, { status: "crash (guest ended without a result)" }).includes("crash (guest ended without a result)"));
   assert.ok(problemsOf(guestRow, { "test-exit": "1" }).some((p) => p.includes("exited with 1")));
   assert.ok(problemsOf(guestRow, { "bench-exit": "1" }).some((p) => p.includes("benchmark exited with 1")));
   assert.ok(problemsOf(guestRow, { "test-exit": "<absent>" }).some((p) => p.includes("did not finish")));
+});
+
+test("a crash shows the guest's last console lines; a crash on the retry is still a failure", () => {
+  const console = ["kive-init: running the job", "BUG: kernel NULL pointer dereference, address: 0000000000000008"]
+    .concat(Array.from({ length: 30 }, (_, i) => `line ${i}`), "Kernel panic - not syncing: Fatal exception")
+    .join("\n");
+  const crashed = problemsOf(guestRow, { status: "crash (guest ended without a result)", "console.log": console });
+  assert.ok(crashed[0]?.startsWith("crash (guest ended without a result)"));
+  assert.match(crashed[0] ?? "", /what the kernel said \(console\.log\):\n    \| kive-init: running the job\n    \| BUG: kernel NULL pointer/);
+  assert.match(crashed[0] ?? "", /last 12 lines of console\.log:\n(.|\n)*\| Kernel panic - not syncing/);
+  assert.doesNotMatch(crashed[0] ?? "", /\| line 10\n/);
+
+  const twice = problemsOf(guestRow, {
+    status: "crash (second)",
+    "crash-1.status": "crash (first)",
+    "crash-1.console.log": "BUG: unable to handle page fault",
+  });
+  assert.ok(twice.some((p) => p.startsWith("crash (second)")));
+  assert.ok(twice.some((p) => p.startsWith("first boot: crash (first)") && p.includes("| BUG: unable to handle page fault")));
+});
+
+test("a first-boot crash followed by a passing boot passes, with the crash shown as a note", () => {
+  const r = resultDir({ "crash-1.status": "crash (first)", "crash-1.console.log": "last words" });
+  try {
+    const o = judgeRow(guestRow, r.dir);
+    assert.deepEqual(o.problems, []);
+    assert.equal(o.notes.length, 1);
+    assert.match(o.notes[0] ?? "", /^first boot: crash \(first\); the second boot ran the suite(.|\n)*\| last words/);
+    assert.match(render([o]).text, /notes:\n  6\.1: first boot: crash/);
+  } finally {
+    r.done();
+  }
 });
 
 test("a missing row, report or benchmark is a failure, never a skip", () => {

@@ -105,6 +105,24 @@ function readJson(path: string): { value?: unknown; error?: string } {
   }
 }
 
+// Lines that say why a kernel died; a panic's last lines are mostly stack addresses.
+const KERNEL_TROUBLE = /BUG:|Oops|Kernel panic|general protection|WARNING:|RIP: 0010|kive-init:|Out of memory/;
+
+/** What a guest printed, for a problem or a note: the lines that name a kernel failure
+ * (up to 10), then its last lines. "" when there is no console log. */
+export function consoleTail(dir: string, file: string, lastLines = 12): string {
+  const text = readText(join(dir, file));
+  if (text === undefined || text === "") return "";
+  const lines = text.split("\n");
+  const tail = lines.slice(-lastLines);
+  const trouble = lines.slice(0, -lastLines).filter((l) => KERNEL_TROUBLE.test(l)).slice(0, 10);
+  const indent = (ls: string[]) => ls.map((l) => `    | ${l}`).join("\n");
+  return (
+    (trouble.length > 0 ? `\n    what the kernel said (${file}):\n${indent(trouble)}` : "") +
+    `\n    last ${tail.length} lines of ${file}:\n${indent(tail)}`
+  );
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -131,7 +149,14 @@ export function judgeRow(row: Row, dir: string): RowOutcome {
     return out;
   }
   const status = readText(join(dir, "status")) ?? "no status";
-  if (status !== "ok") out.problems.push(status);
+  if (status !== "ok") out.problems.push(`${status}${consoleTail(dir, "console.log")}`);
+  // boot-guest.sh boots a crashed guest once more; the first crash is always shown.
+  const firstCrash = readText(join(dir, "crash-1.status"));
+  if (firstCrash !== undefined) {
+    const tail = consoleTail(dir, "crash-1.console.log");
+    if (status === "ok") out.notes.push(`first boot: ${firstCrash}; the second boot ran the suite${tail}`);
+    else out.problems.push(`first boot: ${firstCrash}${tail}`);
+  }
   const exit = readText(join(dir, "test-exit"));
   if (exit !== undefined && exit !== "0") out.problems.push(`kernel test suite exited with ${exit}`);
   else if (exit === undefined && status === "ok") out.problems.push("kernel test suite did not finish");
