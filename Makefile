@@ -32,7 +32,14 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 		-I$(BUILD) -Ibpf -c $< -o $@
 
-bpf: deps $(BPF_OBJS)
+# A program the verifier must refuse (test/kernel/rejected.test.ts), laid out as a
+# backend object so the loader opens it like one.
+$(BUILD)/bpf-rejected/kive_tracepoint.bpf.o: test/kernel/fixtures/rejected.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	@mkdir -p $(BUILD)/bpf-rejected
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+		-I$(BUILD) -Ibpf -c $< -o $@
+
+bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o
 
 ts: deps
 	$(TSC) -p tsconfig.json

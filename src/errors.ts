@@ -34,15 +34,18 @@ export class KiveError extends Error {
   }
 }
 
+const VERIFIER_STATS = /^(processed \d+ insns|verification time|stack depth|mark_read)/;
+
 /** The kernel's verifier refused a program. `log` holds the verifier's own lines. */
 export class VerifierError extends KiveError {
   readonly program: string;
   readonly log: readonly string[];
 
   constructor(program: string, errno: number, log: readonly string[]) {
-    // The verifier's verdict is usually the last non-empty line; keep the message short
-    // and leave the full log on the object.
-    const verdict = [...log].reverse().find((l) => l.trim() !== '') ?? `errno ${errno}`;
+    // The verdict is the last line before the verifier's closing statistics
+    // ("processed N insns ...", and on some kernels "verification time", "stack
+    // depth"); keep the message short and leave the full log on the object.
+    const verdict = [...log].reverse().find((l) => l.trim() !== '' && !VERIFIER_STATS.test(l.trim())) ?? `errno ${errno}`;
     super('KIVE_PROGRAM_REJECTED', `load program ${program}: rejected by the verifier: ${verdict.trim()}`);
     this.name = 'VerifierError';
     this.program = program;

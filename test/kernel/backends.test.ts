@@ -28,10 +28,12 @@ after(() => {
 const BACKENDS: BackendName[] = ['fentry', 'kprobe', 'tracepoint'];
 const RING = 1 << 20;
 
+// A kernel that lacks the hook refuses a backend; a verifier that rejects one of our
+// programs is a bug (the verifier must accept every program on every kernel of the
+// matrix), so KIVE_PROGRAM_REJECTED fails the backend here, even though `auto` in
+// production moves on to the next backend after one.
 function isRefusal(err: unknown): boolean {
-  return (
-    isKiveError(err, 'KIVE_BACKEND_UNSUPPORTED') || isKiveError(err, 'KIVE_ATTACH_FAILED') || isKiveError(err, 'KIVE_PROGRAM_REJECTED')
-  );
+  return isKiveError(err, 'KIVE_BACKEND_UNSUPPORTED') || isKiveError(err, 'KIVE_ATTACH_FAILED');
 }
 
 function run(cmd: string, args: string[], cwd?: string): number {
