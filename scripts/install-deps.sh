@@ -10,6 +10,7 @@ APT_PACKAGES=(
   clang llvm libbpf-dev libbpf1 bpftool   # CO-RE eBPF build + the libbpf we load through
   make gcc                                # build tools
   qemu-system-x86 busybox-static cpio kmod zstd   # kernel matrix under QEMU
+  btrfs-progs                              # a real btrfs in the kernel tests (test/kernel/btrfs.test.ts)
   containerd runc                          # real containers for integration tests
   ca-certificates curl openssl             # test control plane certificates, health checks
 )

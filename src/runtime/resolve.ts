@@ -23,7 +23,7 @@
 
 import { closeSync, fchmodSync, fstatSync, openSync, readlinkSync } from 'node:fs';
 import { KiveError } from '../errors.ts';
-import { userToKernelDev } from '../kernel/dev.ts';
+import { mountinfoFilesFor, superblockDev } from './superblock.ts';
 import { DEFAULT_CREATE_MODE, formatMode, parseOctalDigits } from './mode.ts';
 import {
   O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY,
@@ -47,7 +47,10 @@ export interface ResolveOptions {
 export interface ResolvedFile {
   /** Inode number (st_ino). */
   ino: bigint;
-  /** Device in the kernel's encoding, major << 20 | minor (what `inode->i_sb->s_dev` holds). */
+  /**
+   * Device in the kernel's encoding, major << 20 | minor: what `inode->i_sb->s_dev`
+   * holds, which is not stat()'s st_dev on btrfs (see superblock.ts).
+   */
   dev: number;
   /** True if this call created the file. */
   created: boolean;
@@ -159,7 +162,7 @@ function identify(fd: number, rootFd: number, root: string, path: string, create
   if ((Number(st.mode) & 0o170000) !== 0o100000) {
     throw new KiveError('KIVE_UNSAFE_PATH', `resolve ${path} in ${root}: not a regular file`);
   }
-  const out: ResolvedFile = { ino: st.ino, dev: userToKernelDev(st.dev), created };
+  const out: ResolvedFile = { ino: st.ino, dev: superblockDev(fd, st.dev, mountinfoFilesFor(root)), created };
   const rel = pathInRoot(fd, rootFd);
   if (rel !== undefined) out.resolvedPath = rel;
   return out;

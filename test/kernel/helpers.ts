@@ -1,18 +1,19 @@
 // Helpers for the kernel tests: temp files, trap keys, and waiting for events without
 // timing assertions (a deadline only bounds how long a missing event is waited for).
 
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { userToKernelDev } from '../../src/kernel/dev.ts';
 import type { FileKey, FileMonitor, KernelEvent } from '../../src/kernel/monitor.ts';
+import { resolveInRoot } from '../../src/runtime/resolve.ts';
 
 /** Generous: under QEMU's software emulation a child process takes a second to start. */
 export const EVENT_DEADLINE_MS = 30_000;
 
+/** A file's kernel identity, as Kive computes it (stat() alone is wrong on btrfs). */
 export function keyOf(path: string): FileKey {
-  const st = statSync(path, { bigint: true });
-  return { ino: st.ino, dev: userToKernelDev(st.dev) };
+  const { ino, dev } = resolveInRoot({ root: '/', path });
+  return { ino, dev };
 }
 
 export function scratchDir(prefix: string): { dir: string; file(name: string, content?: string): string; cleanup(): void } {

@@ -118,7 +118,8 @@ build_initramfs() {
   # The modules that take the guest from "kernel booted" to "host root mounted over
   # 9p": virtio PCI transport, 9p network layer, its virtio transport, the 9p file
   # system; plus overlay, built into the host kernel, so tests that use overlayfs
-  # (container root file systems) find it in the guest too. The host root has no
+  # (container root file systems) find it in the guest too; plus loop and btrfs for
+  # test/kernel/btrfs.test.ts (a loop-mounted btrfs image). The host root has no
   # /lib/modules for these kernels, so nothing can be modprobed after the chroot. modprobe --show-depends resolves their dependencies in load order against
   # this kernel's own tree (6.1 needs netfs + fscache, 6.12 folds fscache into netfs,
   # and some are built in on some kernels). Names go to /modules/order for init.sh.
@@ -129,7 +130,7 @@ build_initramfs() {
     grep -qxF "$name" "$staging/modules/order" && continue   # listed once, first position
     decompress_module "$path" > "$staging/modules/$name.ko"
     echo "$name" >> "$staging/modules/order"
-  done < <(modprobe -d "$dir/modules" -S "$release" --show-depends -a virtio_pci 9pnet_virtio 9p overlay)
+  done < <(modprobe -d "$dir/modules" -S "$release" --show-depends -a virtio_pci 9pnet_virtio 9p overlay loop btrfs)
   log "initramfs modules for $release: $(tr '\n' ' ' < "$staging/modules/order")"
 
   # Written aside and renamed: another run booting this kernel meanwhile sees either
