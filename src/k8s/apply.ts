@@ -82,14 +82,7 @@ export function mergePatch<T extends KubeObject>(
   patch: unknown,
   opts: PatchOptions = {},
 ): Promise<T> {
-  return client.request<T>({
-    method: 'PATCH',
-    path: objectPath(ref, namespace, name, opts.subresource),
-    query: { fieldManager: opts.fieldManager },
-    body: patch,
-    contentType: PatchStrategy.MergePatch,
-    signal: opts.signal,
-  });
+  return patchAs<T>(PatchStrategy.MergePatch, client, ref, namespace, name, patch, opts);
 }
 
 export type JsonPatchOp =
@@ -106,12 +99,24 @@ export function jsonPatch<T extends KubeObject>(
   ops: JsonPatchOp[],
   opts: PatchOptions = {},
 ): Promise<T> {
+  return patchAs<T>(PatchStrategy.JsonPatch, client, ref, namespace, name, ops, opts);
+}
+
+function patchAs<T extends KubeObject>(
+  contentType: PatchStrategy,
+  client: Requester,
+  ref: ResourceRef,
+  namespace: string | undefined,
+  name: string,
+  body: unknown,
+  opts: PatchOptions,
+): Promise<T> {
   return client.request<T>({
     method: 'PATCH',
     path: objectPath(ref, namespace, name, opts.subresource),
     query: { fieldManager: opts.fieldManager },
-    body: ops,
-    contentType: PatchStrategy.JsonPatch,
+    body,
+    contentType,
     signal: opts.signal,
   });
 }

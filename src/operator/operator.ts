@@ -55,7 +55,14 @@ export interface OperatorOptions {
 
 const policyKeyOfData = (d: KiveData) => `${d.spec.policyNamespace ?? ''}/${d.spec.policyName ?? ''}`;
 const podKeyOfData = (d: KiveData) => `${d.spec.podNamespace ?? ''}/${d.spec.podName ?? ''}`;
-const trapIdsOf = (p: KivePolicy) => new Set(p.spec.traps.map((t) => trapId(p, t)));
+// Memoized per policy object: the informer replaces the object when the policy changes,
+// so a loader resync of N KiveData hashes each policy's traps once, not N times.
+const trapIdCache = new WeakMap<KivePolicy, ReadonlySet<string>>();
+function trapIdsOf(p: KivePolicy): ReadonlySet<string> {
+  let ids = trapIdCache.get(p);
+  if (ids === undefined) trapIdCache.set(p, (ids = new Set(p.spec.traps.map((t) => trapId(p, t)))));
+  return ids;
+}
 
 /** Starts what is enabled and runs until `signal` aborts; then stops all of it. */
 export async function runOperator(opts: OperatorOptions, signal: AbortSignal): Promise<void> {
