@@ -6,7 +6,8 @@
 //
 // Unlike the original implementation, a container that is not running yet does not hold
 // up anything else: it is counted as pending and the policy is retried later, while every
-// other container is handled now.
+// other container is handled now. And a trap file replaced inside a container brings
+// the policy back at once through a watch on its directory (deps.watches).
 
 import type { KiveData, KivePolicy, KiveTrap, NodeReport, PolicyProblem } from '../api/v1/types.ts';
 import { isKiveError } from '../errors.ts';
@@ -46,10 +47,15 @@ export interface DiscoverDeps {
   log: Logger;
   /** Retry delay while some matched container is not running yet. */
   pendingRetryMs?: number;
-  /** Re-check even when all is well: files inside containers can be replaced. */
+  /** Re-check even when all is well: the backstop for a missed directory-watch event. */
   recheckMs?: number;
   /** Root of the host's /proc (tests may point elsewhere). */
   procRoot?: string;
+  /**
+   * Keeps a watch on each resolved trap's directory so a replaced file is re-resolved
+   * at once (src/runtime/watch.ts TrapWatchSet); without it only recheckMs notices.
+   */
+  watches?: { sync(policyKey: string, targets: ReadonlyArray<{ root: string; path: string }>): number };
 }
 
 const MAX_PROBLEMS = 32;
@@ -77,6 +83,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
     const policy = caches.policy(policyKey);
     const existing = caches.kiveDataOf(policyKey);
     if (policy === undefined || policy.metadata.deletionTimestamp !== undefined) {
+      deps.watches?.sync(policyKey, []);
       for (const d of existing) await writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name);
       return;
     }
@@ -85,6 +92,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
     const desired = new Map<string, KiveData>();
     const keep = new Set<string>(); // existing KiveData kept through a transient failure
     const problems: PolicyProblem[] = [];
+    const watchTargets: Array<{ root: string; path: string }> = [];
     let matched = 0;
     let pending = 0;
     for (const trap of policy.spec.traps) {
@@ -106,10 +114,12 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
             keep.add(kiveDataName(trapId(policy, trap), pod.uid, pod.name, pod.namespace, container.containerName));
             continue;
           }
+          const root = `${procRoot}/${pid}/root`;
+          watchTargets.push({ root, path: trap.path }); // also when missing: notice its creation
           let file: ResolvedFile;
           try {
             file = deps.resolve({
-              root: `${procRoot}/${pid}/root`,
+              root,
               path: trap.path,
               ...(trap.create === true ? { create: true } : {}),
               ...(trap.mode !== undefined ? { mode: trap.mode } : {}),
@@ -136,7 +146,10 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
       }
     }
 
-    // 5. Report what this node saw; the cluster controller folds reports into Ready.
+    // 5. Watch the resolved files' directories, so a replaced file comes back here at once.
+    deps.watches?.sync(policyKey, watchTargets);
+
+    // 6. Report what this node saw; the cluster controller folds reports into Ready.
     await writer.reportStatus(policy, {
       node: deps.nodeName,
       kernelId: deps.kernelId,
@@ -147,7 +160,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
       problems: problems.slice(0, MAX_PROBLEMS),
     });
 
-    // 6. Come back soon for pending containers, later anyway to notice replaced files.
+    // 7. Come back soon for pending containers, later anyway to notice replaced files.
     return { requeueAfterMs: pending > 0 ? (deps.pendingRetryMs ?? 2_000) : (deps.recheckMs ?? 60_000) };
   };
 }

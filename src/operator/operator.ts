@@ -28,6 +28,7 @@ import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
 import { CriClient } from '../runtime/cri.ts';
 import { findContainerPid } from '../runtime/pid.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
+import { TrapWatchSet, watchFileInRoot } from '../runtime/watch.ts';
 import { deleteKiveData, discoverWriter, podControllerWriter } from './writers.ts';
 
 export interface OperatorOptions {
@@ -122,7 +123,13 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'no CRI runtime; finding container processes through /proc/*/cgroup');
   }
-  const controller = new Controller({
+  // A trap file replaced inside a container re-runs its policy at once (watch.ts); the
+  // controller exists by the time any watch fires.
+  const watches = new TrapWatchSet(watchFileInRoot, (policyKey) => {
+    log.info({ policy: policyKey }, 'trap file changed; re-resolving');
+    controller.enqueue(policyKey);
+  });
+  const controller: Controller = new Controller({
     name: 'discover',
     logger: log,
     workers: 2,
@@ -138,6 +145,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
       writer: discoverWriter(client, opts.nodeName),
       locate: async (id) => (await findContainerPid(id, { cri, ...(opts.procRoot ? { procRoot: opts.procRoot } : {}) })).pid,
       resolve: resolveInRoot,
+      watches,
       log,
       ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
     }),
@@ -152,6 +160,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   controller.start();
   return async () => {
     await controller.stop();
+    watches.close();
     await Promise.all([pods.stop(), data.stop()]);
     cri?.close();
   };

@@ -108,6 +108,25 @@ export function resolveInRoot(opts: ResolveOptions): ResolvedFile {
   }
 }
 
+/**
+ * An O_PATH fd of directory `dir` inside `root`, resolved with the same confinement as
+ * resolveInRoot (for watching a trap's directory; the caller closes it). Throws like
+ * resolveInRoot.
+ */
+export function openDirInRoot(root: string, dir: string): number {
+  if (!dir.startsWith('/') || dir.includes('\0')) {
+    throw new KiveError('KIVE_INVALID_POLICY', `directory ${JSON.stringify(dir)}: must be an absolute path`);
+  }
+  const rootFd = openRoot(root);
+  try {
+    return call(() => openat2(rootFd, dir, { flags: O_PATH | O_DIRECTORY | O_CLOEXEC, mode: 0, resolve: RESOLVE }));
+  } catch (err) {
+    throw translate(err, root, dir, 'resolve');
+  } finally {
+    closeSync(rootFd);
+  }
+}
+
 function openRoot(root: string): number {
   try {
     // A normal open: /proc/<pid>/root is itself a magic link and following it is the

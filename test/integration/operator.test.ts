@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { kiveDataCrd, kivePolicyCrd } from '../../src/api/v1/crds.ts';
@@ -195,6 +195,28 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.equal(alert.pod.container.id, `containerd://${fresh.id}`);
     assert.deepEqual(op.alerts.slice(before).filter((a) => a['kive-policy-name'] === 'honey' && a.pod.container.id === `containerd://${old.id}`), []);
     assert.equal(alert.metadata.inode, Number(statSync(`/proc/${fresh.pid}/root/honey.txt`, { bigint: true }).ino));
+  });
+
+  test('a file replaced inside a running container is re-armed at once, not at the next re-check', async () => {
+    const op = operators[0]!;
+    const armed = (await kiveData('kivebpf.san7o.github.io/policy=honey')).find((d) => d.spec.podName === 'web-1')!;
+    const c = containers.find((x) => `containerd://${x.id}` === armed.spec.containerId)!;
+    // What an attacker or an atomic config writer does: a new file renamed over the old.
+    writeFileSync(`/proc/${c.pid}/root/honey.new`, 'replaced\n');
+    renameSync(`/proc/${c.pid}/root/honey.new`, `/proc/${c.pid}/root/honey.txt`);
+    const newIno = Number(statSync(`/proc/${c.pid}/root/honey.txt`, { bigint: true }).ino);
+    assert.notEqual(newIno, armed.spec.inodeNo);
+    // The directory watch, not the 60 s re-check, brings it back (within until's 20 s).
+    await op.waitForLog((l) => l.msg === 'trap file changed; re-resolving' && l.policy === `${NS}/honey`, 20_000);
+    await until('KiveData of web-1 follows the new inode', async () =>
+      (await kiveData('kivebpf.san7o.github.io/policy=honey')).find((d) => d.spec.podName === 'web-1' && d.spec.inodeNo === newIno),
+    );
+    const before = op.alerts.length;
+    const alert = await until('alert for the replaced file', async () => {
+      await catInside(c, '/honey.txt');
+      return op.alerts.slice(before).find((a) => a['kive-policy-name'] === 'honey' && a.pod.name === 'web-1');
+    });
+    assert.equal(alert.metadata.inode, newIno);
   });
 
   test('a symlink escape is refused, reported in the policy status, and the host file is untouched', async () => {

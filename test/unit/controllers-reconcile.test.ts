@@ -46,6 +46,7 @@ function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (r
   const applied: KiveData[] = [];
   const deleted: string[] = [];
   const reports: NodeReport[] = [];
+  const watched: Array<[string, string[]]> = [];
   const reconcile = createDiscoverReconciler({
     nodeName: 'n1',
     kernelId: 'k1',
@@ -62,10 +63,11 @@ function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (r
       if (err) throw err;
       return { ino: BigInt(o.root.split('/')[2]!), dev: 7, created: false };
     },
+    watches: { sync: (key, targets) => (watched.push([key, targets.map((t) => `${t.root}:${t.path}`)]), 0) },
     log,
     procRoot: '/proc',
   });
-  return { reconcile, applied, deleted, reports };
+  return { reconcile, applied, deleted, reports, watched };
 }
 
 test('discover: one KiveData per (trap, container); a pending container does not hold up the others', async () => {
@@ -77,6 +79,7 @@ test('discover: one KiveData per (trap, container); a pending container does not
   ]);
   assert.deepEqual(h.reports[0], { node: 'n1', kernelId: 'k1', observedGeneration: 3, matchedContainers: 3, armedTraps: 2, pendingContainers: 1, problems: [] });
   assert.equal((result as { requeueAfterMs: number }).requeueAfterMs, 2000, 'pending: retried soon');
+  assert.deepEqual(h.watched, [['ns/p', ['/proc/101/root:/secret.txt', '/proc/202/root:/secret.txt']]], 'the running containers\' trap directories are watched');
 });
 
 test('discover: an unsafe path is reported, not armed; stale KiveData are deleted; unchanged ones are not rewritten', async () => {
@@ -91,12 +94,14 @@ test('discover: an unsafe path is reported, not armed; stale KiveData are delete
   assert.deepEqual(h.applied, [], 'unchanged KiveData is not applied again; the unsafe one is not armed');
   assert.deepEqual(h.deleted, ['kive-data-gone']);
   assert.equal(h.reports[0]?.problems?.[0]?.reason, 'UnsafePath');
+  assert.equal(h.watched[0]?.[1].length, 2, 'an unresolvable file\'s directory is watched too: its fix shows at once');
 });
 
 test('discover: a deleted policy deletes its KiveData on this node', async () => {
   const h = discoverHarness([], [{ apiVersion: 'kivebpf.san7o.github.io/v1', kind: 'KiveData', metadata: { name: 'x', namespace: 'kivebpf-system' }, spec: { inodeNo: 1, devId: 1 } }]);
   await h.reconcile('ns/gone');
   assert.deepEqual(h.deleted, ['x']);
+  assert.deepEqual(h.watched, [['ns/gone', []]], 'its watches are closed');
 });
 
 test('loader: arms KiveData of its kernel, deletes KiveData whose trap is gone, disarms on delete', async () => {
