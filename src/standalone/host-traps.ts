@@ -3,8 +3,9 @@
 //
 // A trap is a path, but the kernel watches an inode. When the file at the path is
 // replaced (renamed over, deleted and recreated, an editor's save), the path names a
-// new inode and the trap must follow it: the parent directory is watched (inotify, via
-// fs.watch) and every trap is also re-checked periodically, because a watch can miss
+// new inode and the trap must follow it: the parent directory is watched for that name
+// (inotify, src/runtime/watch.ts, as the operator does) and every trap is also
+// re-checked periodically, because a watch can miss
 // changes (the parent itself replaced, a bind mount). The old inode is disarmed when the
 // path moves on: inode numbers are reused, and an alert about an unrelated file that
 // happens to get the old number would be a lie.
@@ -13,12 +14,11 @@
 // live on through a hard link or an open descriptor), unless the trap has `create`, in
 // which case the honeytoken is created again.
 
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
 import type { TrapContext } from '../alerts/build.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { isKiveError } from '../errors.ts';
 import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
+import { watchFileInRoot, type WatchFileInRoot } from '../runtime/watch.ts';
 
 export interface TrapMap {
   setTrap(key: { ino: bigint; dev: number }, trapId: number): void;
@@ -35,8 +35,8 @@ export interface HostTrapDeps {
   map: TrapMap;
   resolve: (opts: ResolveOptions) => ResolvedFile;
   log: HostTrapLogger;
-  /** inotify on a directory; injectable so tests can drive it. */
-  watchDir?: (dir: string, onChange: () => void) => { close(): void };
+  /** inotify on a trap's directory (src/runtime/watch.ts); injectable so tests can drive it. */
+  watchFile?: WatchFileInRoot;
   /** Safety-net re-check period; 0 disables it. */
   recheckMs?: number;
 }
@@ -58,12 +58,6 @@ function parseKey(k: string): { ino: bigint; dev: number } {
   const [ino, dev] = k.split(':');
   return { ino: BigInt(ino as string), dev: Number(dev) };
 }
-
-const defaultWatchDir = (dir: string, onChange: () => void) => {
-  const w: FSWatcher = watch(dir, { persistent: false }, () => onChange());
-  w.on('error', () => {}); // the directory went away: the periodic re-check takes over
-  return w;
-};
 
 export class HostTrapSet {
   readonly #deps: HostTrapDeps;
@@ -114,8 +108,12 @@ export class HostTrapSet {
         this.#arm(trap, true);
       }
     }
-    for (const dir of new Set(this.#traps.map((t) => dirname(t.path)))) {
-      this.#watchers.set(dir, (this.#deps.watchDir ?? defaultWatchDir)(dir, () => this.#schedule()));
+    for (const path of new Set(this.#traps.map((t) => t.path))) {
+      try {
+        this.#watchers.set(path, (this.#deps.watchFile ?? watchFileInRoot)('/', path, () => this.#schedule()));
+      } catch (err) {
+        this.#deps.log.warn({ path, err: (err as Error).message }, 'cannot watch the trap\'s directory; the periodic re-check still follows a replaced file');
+      }
     }
     const period = this.#deps.recheckMs ?? 2_000;
     if (period > 0) this.#timer = setInterval(() => this.recheck(), period).unref();
