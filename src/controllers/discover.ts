@@ -160,7 +160,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
       problems: problems.slice(0, MAX_PROBLEMS),
     });
 
-    // 7. Come back soon for pending containers, later anyway to notice replaced files.
+    // 7. Come back soon for pending containers; later anyway, the backstop for a missed watch event.
     return { requeueAfterMs: pending > 0 ? (deps.pendingRetryMs ?? 2_000) : (deps.recheckMs ?? 60_000) };
   };
 }
