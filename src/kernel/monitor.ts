@@ -15,15 +15,11 @@ import { decodeEvent, type KernelEvent } from './event.ts';
 import { bpf, errnoName } from './libbpf.ts';
 import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './loader.ts';
 import { RingReader } from './ringbuf.ts';
+import type { FileKey, TrapMap } from './contract.ts';
 
 export { selectBackend };
-export type { BackendName, KernelEvent, ProbeResult };
+export type { BackendName, FileKey, KernelEvent, ProbeResult, TrapMap };
 
-export interface FileKey {
-  ino: bigint;
-  /** Kernel encoding (see dev.ts). */
-  dev: number;
-}
 
 export interface MonitorOptions {
   backend?: BackendName | 'auto';
@@ -74,7 +70,7 @@ const KEY_SIZE = 16;
 const VALUE_SIZE = 8;
 const BPF_ANY = 0;
 
-export class FileMonitor {
+export class FileMonitor implements TrapMap {
   readonly backend: BackendName;
   readonly attachedTo: string;
   #loaded: LoadedBackend | null;
@@ -145,11 +141,11 @@ export class FileMonitor {
   }
 
   /** Adds or replaces a trap. Throws KIVE_MAP_FULL when the map is at capacity. */
-  setTrap(key: FileKey, trapId: number): void {
+  setTrap(key: FileKey, slot: number): void {
     const l = this.#live('set trap');
-    if (!Number.isInteger(trapId) || trapId < 0 || trapId > 0xffffffff) throw new RangeError(`trap id ${trapId} out of range`);
+    if (!Number.isInteger(slot) || slot < 0 || slot > 0xffffffff) throw new RangeError(`trap slot ${slot} out of range`);
     const k = this.#encodeKey(key);
-    this.#value.writeUInt32LE(trapId, 0);
+    this.#value.writeUInt32LE(slot, 0);
     this.#value.writeUInt32LE(0, 4);
     const rc = bpf.mapUpdate(l.trapsFd, k, this.#value, BPF_ANY);
     if (rc === 0) return;
