@@ -11,7 +11,7 @@
 // (ns = nanoseconds per open+close pair, median of the repeats).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ import { isKiveError } from '../src/errors.ts';
 import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kernel/backends.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { enableBpfStats, programStats } from '../src/kernel/stats.ts';
-import { userToKernelDev } from '../src/kernel/dev.ts';
+import { resolveInRoot } from '../src/runtime/resolve.ts';
 import type { FileKey } from '../src/kernel/monitor.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,9 +41,11 @@ export function openLoop(path: string, iterations: number, mode: 'r' | 'w' = 'r'
   });
 }
 
+/** A file's kernel identity, found the way Kive finds it (stat()'s device is not the
+ * kernel's on btrfs: src/runtime/superblock.ts). */
 export function keyOf(path: string): FileKey {
-  const st = statSync(path, { bigint: true });
-  return { ino: st.ino, dev: userToKernelDev(st.dev) };
+  const { ino, dev } = resolveInRoot({ root: '/', path });
+  return { ino, dev };
 }
 
 /** Run time and run count of all the monitor's programs (kernel.bpf_stats_enabled). */
@@ -70,7 +72,11 @@ export interface OverheadResult {
   backends: Partial<Record<BackendName, { status: 'ok' | 'refused'; ns?: number; ratio?: number; reason?: string; progNsPerRun?: number }>>;
 }
 
-export async function measureOverhead(opts: { iterations?: number; repeats?: number; backends?: BackendName[] } = {}): Promise<OverheadResult> {
+/** progress: called with a line after each repeat (the matrix's watchdog reads a silent
+ * guest as hung, and this is its longest step). */
+export async function measureOverhead(
+  opts: { iterations?: number; repeats?: number; backends?: BackendName[]; progress?: (line: string) => void } = {},
+): Promise<OverheadResult> {
   const iterations = opts.iterations ?? 100_000;
   const repeats = opts.repeats ?? 3;
   const dir = mkdtempSync(join(tmpdir(), 'kive-bench-'));
@@ -98,12 +104,14 @@ export async function measureOverhead(opts: { iterations?: number; repeats?: num
     const progNs = new Map<BackendName, number>();
     for (let r = 0; r < repeats; r++) {
       base.push(await openLoop(file, iterations));
+      opts.progress?.(`overhead: repeat ${r + 1}/${repeats}: no hook ${Math.round(base.at(-1)!)} ns/pair`);
       for (const [b, xs] of perBackend) {
         const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20 });
         try {
           m.setTrap(keyOf(trapped), 1); // a non-empty map, like production
           m.start(() => {});
           xs.push(await openLoop(file, iterations));
+          opts.progress?.(`overhead: repeat ${r + 1}/${repeats}: ${b} ${Math.round(xs.at(-1)!)} ns/pair`);
           if (r === repeats - 1) {
             // Program cost per run, in a separate pass: bpf_stats adds two clock reads
             // to every run, which would inflate the timed loop above.
@@ -159,7 +167,7 @@ function parseArgs(argv: string[]): { json: boolean; iterations?: number; repeat
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = parseArgs(process.argv.slice(2));
-  const r = await measureOverhead(args);
+  const r = await measureOverhead({ ...args, progress: (line) => process.stderr.write(`${line}\n`) });
   if (args.json) {
     // The matrix contract: progNsPerRun is an extra field it may ignore.
     process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -75,6 +75,19 @@ test("a fully passing guest has no problems and shows ratios", () => {
   }
 });
 
+test("a hung or timed-out row is a failure that says so; the slowness is shown", () => {
+  const hung = "hung: no output for 120 quiet seconds (scale now 2.00), 300s after the start";
+  assert.ok(problemsOf(guestRow, { status: hung, "test-exit": "<absent>" }).some((p) => p.startsWith(hung)));
+  const r = resultDir({ calibration: "2.88" });
+  try {
+    const o = judgeRow(guestRow, r.dir);
+    assert.equal(o.scale, "2.88");
+    assert.match(render([o]).text, /12\.3s\s+2\.88x/);
+  } finally {
+    r.done();
+  }
+});
+
 test("timeout, crash and a non-zero suite exit are failures", () => {
   assert.ok(problemsOf(guestRow, { status: "timeout after 200s", "test-exit": "<absent>", "report.json": "<absent>" }).length > 0);
   assert.ok(problemsOf(guestRow, { "test-exit": "1" }).some((p) => p.includes("exited with 1")));

@@ -50,6 +50,7 @@ export interface RowOutcome {
   release: string;
   where: string;
   seconds: string;
+  scale: string; // the row's time scale from calibrate.ts ("2.88"), or "?"
   auto: string;
   cells: Record<Backend, string>; // test result: "pass", "refused", "FAIL", "?", "-"
   overhead: Record<Backend, string>; // "1.11x (640 ns/run)", "refused", "-"
@@ -136,6 +137,7 @@ export function judgeRow(row: Row, dir: string): RowOutcome {
     release: readText(join(dir, "release")) ?? "?",
     where: readText(join(dir, "where")) ?? "?",
     seconds: readText(join(dir, "seconds")) ?? "?",
+    scale: readText(join(dir, "calibration")) ?? "?",
     auto: "?",
     cells,
     overhead,
@@ -249,17 +251,21 @@ function table(rows: string[][]): string {
 export function render(outcomes: RowOutcome[], seconds?: string): { text: string; ok: boolean } {
   const lines: string[] = [];
   lines.push("", "=== Kernel matrix: eBPF backends ===");
-  const head = ["kernel", "release", "ran on", "time", "auto", ...BACKENDS];
+  const head = ["kernel", "release", "ran on", "time", "slowness", "auto", ...BACKENDS];
   const body = outcomes.map((o) => [
     o.row.label,
     o.release,
     o.where,
     o.seconds === "?" ? "?" : `${o.seconds}s`,
+    o.scale === "?" ? "?" : `${o.scale}x`,
     o.auto,
     ...BACKENDS.map((b) => o.cells[b]),
   ]);
   lines.push(table([head, ...body]));
   lines.push(
+    "",
+    "slowness: the row's time scale against a quiet TCG guest (calibrate.ts); its time",
+    "limits were stretched by it or by the host's load, whichever was larger (watchdog.ts)",
     "",
     "overhead: open+close of an unmonitored file with the backend loaded, relative to no hook",
     "(bench/overhead.ts; ns/run = the kernel's own accounting per program run; in QEMU's",
