@@ -95,9 +95,9 @@ export async function measureEvents(opts: { backend?: BackendName | 'auto'; even
       let p0: { t: bigint; n: bigint };
       let p1: { t: bigint; n: bigint };
       try {
-        p0 = totalRuns(m);
+        p0 = totalRuns(m.programs);
         await openLoop(file, Math.min(events, 50_000));
-        p1 = totalRuns(m);
+        p1 = totalRuns(m.programs);
       } finally {
         restoreStats();
       }
