@@ -16,7 +16,7 @@ import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isKiveError } from '../src/errors.ts';
-import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kernel/backends.ts';
+import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { enableBpfStats, programStats } from '../src/kernel/stats.ts';
 import { userToKernelDev } from '../src/kernel/dev.ts';
