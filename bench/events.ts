@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isBackendName, type BackendName } from '../src/kernel/backends.ts';
+import { isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
 import { decodeEvent } from '../src/kernel/event.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { enableBpfStats } from '../src/kernel/stats.ts';

@@ -18,7 +18,7 @@ import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isKiveError } from '../src/errors.ts';
-import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kernel/backends.ts';
+import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { programStats } from '../src/kernel/stats.ts';
 import { BaselineProgram, BaselineRefused, bpfStatsOn } from './baseline.ts';
