@@ -15,7 +15,7 @@ import { decodeEvent, type KernelEvent } from './event.ts';
 import { bpf, errnoName } from './libbpf.ts';
 import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './object-loader.ts';
 import { RingReader } from './ringbuf.ts';
-import type { FileKey, TrapMap } from './contract.ts';
+import { COUNTERS, decodeTrapKey, decodeTrapValue, encodeTrapKey, encodeTrapValue, TRAP_KEY_SIZE, TRAP_VALUE_SIZE, type FileKey, type TrapMap } from './contract.ts';
 
 export { selectBackend };
 export type { BackendName, FileKey, KernelEvent, ProbeResult, TrapMap };
@@ -69,8 +69,6 @@ function isRefusal(err: unknown): boolean {
   );
 }
 
-const KEY_SIZE = 16;
-const VALUE_SIZE = 8;
 const BPF_ANY = 0;
 
 export class FileMonitor implements TrapMap {
@@ -81,8 +79,8 @@ export class FileMonitor implements TrapMap {
   #pollIntervalMs: number;
   #closed = false;
   // Reused for every map call: map syscalls copy keys and values in and out.
-  #key = Buffer.alloc(KEY_SIZE);
-  #value = Buffer.alloc(VALUE_SIZE);
+  #key = Buffer.alloc(TRAP_KEY_SIZE);
+  #value = Buffer.alloc(TRAP_VALUE_SIZE);
 
   private constructor(loaded: LoadedBackend, ring: RingReader, pollIntervalMs: number) {
     this.backend = loaded.backend;
@@ -134,23 +132,11 @@ export class FileMonitor implements TrapMap {
     return this.#loaded;
   }
 
-  #encodeKey(key: FileKey): Buffer {
-    if (key.ino < 0n || key.ino > 0xffffffffffffffffn) throw new RangeError(`inode ${key.ino} out of range`);
-    if (!Number.isInteger(key.dev) || key.dev < 0 || key.dev > 0xffffffff) throw new RangeError(`dev ${key.dev} out of range`);
-    this.#key.writeBigUInt64LE(key.ino, 0);
-    this.#key.writeUInt32LE(key.dev, 8);
-    this.#key.writeUInt32LE(0, 12);
-    return this.#key;
-  }
-
   /** Adds or replaces a trap. Throws KIVE_MAP_FULL when the map is at capacity. */
   setTrap(key: FileKey, slot: number): void {
     const l = this.#live('set trap');
-    if (!Number.isInteger(slot) || slot < 0 || slot > 0xffffffff) throw new RangeError(`trap slot ${slot} out of range`);
-    const k = this.#encodeKey(key);
-    this.#value.writeUInt32LE(slot, 0);
-    this.#value.writeUInt32LE(0, 4);
-    const rc = bpf.mapUpdate(l.trapsFd, k, this.#value, BPF_ANY);
+    encodeTrapValue(slot, this.#value);
+    const rc = bpf.mapUpdate(l.trapsFd, encodeTrapKey(key, this.#key), this.#value, BPF_ANY);
     if (rc === 0) return;
     if (errnoName(rc) === 'E2BIG') {
       throw new KiveError('KIVE_MAP_FULL', `set trap ${key.ino}@${key.dev}: trap map is full (raise maxTraps)`);
@@ -161,17 +147,17 @@ export class FileMonitor implements TrapMap {
   /** Removes a trap; false when there was none. */
   deleteTrap(key: FileKey): boolean {
     const l = this.#live('delete trap');
-    const rc = bpf.mapDelete(l.trapsFd, this.#encodeKey(key));
+    const rc = bpf.mapDelete(l.trapsFd, encodeTrapKey(key, this.#key));
     if (rc === 0) return true;
     if (errnoName(rc) === 'ENOENT') return false;
     throw new KiveError('KIVE_LIBBPF', `delete trap ${key.ino}@${key.dev}: ${errnoName(rc)}`);
   }
 
-  listTraps(): Array<{ key: FileKey; trapId: number }> {
+  listTraps(): Array<{ key: FileKey; slot: number }> {
     const l = this.#live('list traps');
-    const out: Array<{ key: FileKey; trapId: number }> = [];
-    const cur = Buffer.alloc(KEY_SIZE);
-    const next = Buffer.alloc(KEY_SIZE);
+    const out: Array<{ key: FileKey; slot: number }> = [];
+    const cur = Buffer.alloc(TRAP_KEY_SIZE);
+    const next = Buffer.alloc(TRAP_KEY_SIZE);
     let first = true;
     // A key deleted concurrently makes get_next_key restart from the beginning; the
     // Set keeps the listing free of duplicates in that case.
@@ -183,7 +169,7 @@ export class FileMonitor implements TrapMap {
       if (seen.has(id)) continue;
       seen.add(id);
       if (bpf.mapLookup(l.trapsFd, cur, this.#value) !== 0) continue;
-      out.push({ key: { ino: cur.readBigUInt64LE(0), dev: cur.readUInt32LE(8) }, trapId: this.#value.readUInt32LE(0) });
+      out.push({ key: decodeTrapKey(cur), slot: decodeTrapValue(this.#value) });
     }
     return out;
   }
@@ -206,7 +192,7 @@ export class FileMonitor implements TrapMap {
       for (let i = 0; i < cpus; i++) s += buf.readBigUInt64LE(8 * i);
       return s;
     };
-    return { emitted: sum(0), dropped: sum(1) };
+    return { emitted: sum(COUNTERS.emitted), dropped: sum(COUNTERS.dropped) };
   }
 
   /**

@@ -88,7 +88,7 @@ for (const spec of BACKENDS) {
         const file = tmp.file('read.txt');
         const id = trapFile(file);
         const pid = run('/bin/cat', [file], tmp.dir);
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'cat of the trapped file');
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid, 'cat of the trapped file');
         const key = keyOf(file);
         assert.equal(e.ino, key.ino);
         assert.equal(e.dev, key.dev);
@@ -108,7 +108,7 @@ for (const spec of BACKENDS) {
         const file = tmp.file('write.txt');
         const id = trapFile(file);
         const pid = run('/bin/sh', ['-c', `printf x >> '${file}'`]);
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid && (e.mask & MAY_WRITE) !== 0, 'append to the trapped file');
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid && (e.mask & MAY_WRITE) !== 0, 'append to the trapped file');
         if (openOp === 'open') assert.ok(e.mask & MAY_APPEND, 'open(O_APPEND) carries MAY_APPEND');
       });
 
@@ -118,7 +118,7 @@ for (const spec of BACKENDS) {
         chmodSync(bin, 0o755);
         const id = trapFile(bin);
         const pid = run(bin, []);
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid && (e.mask & MAY_EXEC) !== 0, 'exec of the trapped binary');
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid && (e.mask & MAY_EXEC) !== 0, 'exec of the trapped binary');
         if (spec.ops.includes('exec')) {
           assert.equal(e.op, 'exec');
           assert.equal(e.exe, realpathSync(bin));
@@ -131,7 +131,7 @@ for (const spec of BACKENDS) {
         linkSync(file, link);
         const id = trapFile(file);
         const pid = run('/bin/cat', [link]);
-        await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'cat through the hard link');
+        await log.waitFor((e) => e.slot === id && e.tgid === pid, 'cat through the hard link');
       });
 
       await check('access through a symlink is reported', async () => {
@@ -140,7 +140,7 @@ for (const spec of BACKENDS) {
         symlinkSync(file, link);
         const id = trapFile(file);
         const pid = run('/bin/cat', [link]);
-        await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'cat through the symlink');
+        await log.waitFor((e) => e.slot === id && e.tgid === pid, 'cat through the symlink');
       });
 
       await check('an unmonitored file is not reported (positive control first)', async () => {
@@ -151,7 +151,7 @@ for (const spec of BACKENDS) {
         // One process reads the unmonitored file, then the control: the ring is ordered,
         // so once the control's event is here any event for the first read would be too.
         const pid = run('/bin/cat', [quiet, control]);
-        await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'the positive control');
+        await log.waitFor((e) => e.slot === id && e.tgid === pid, 'the positive control');
         const leaked = log.events.filter((e: KernelEvent) => e.ino === quietKey.ino && e.dev === quietKey.dev);
         assert.deepEqual(leaked, []);
       });
@@ -161,7 +161,7 @@ for (const spec of BACKENDS) {
         const id = trapFile(file);
         const before = monitor.counters();
         for (let i = 0; i < 5; i++) readFileSync(file);
-        await log.waitFor(() => log.forTrap(id).length >= 5, '5 reads');
+        await log.waitFor(() => log.forSlot(id).length >= 5, '5 reads');
         const after = monitor.counters();
         assert.ok(after.emitted - before.emitted >= 5n, `emitted grew by ${after.emitted - before.emitted}`);
         assert.equal(after.dropped, 0n);
@@ -180,7 +180,7 @@ for (const spec of BACKENDS) {
           // the events arrive without any wake-up.
           await new Promise((r) => setTimeout(r, 50));
           for (let i = 0; i < 20; i++) readFileSync(file);
-          await wlog.waitFor(() => wlog.forTrap(5).length >= 4, 'events delivered by a wake-up');
+          await wlog.waitFor(() => wlog.forSlot(5).length >= 4, 'events delivered by a wake-up');
         } finally {
           await woken.close();
         }
@@ -209,10 +209,10 @@ for (const spec of BACKENDS) {
           small.setTrap({ ino: 2n, dev: 5 }, 12);
           small.setTrap({ ino: 2n, dev: 5 }, 13); // replace, not a third entry
           assert.deepEqual(
-            small.listTraps().sort((a, b) => a.trapId - b.trapId),
+            small.listTraps().sort((a, b) => a.slot - b.slot),
             [
-              { key: { ino: 1n, dev: 5 }, trapId: 11 },
-              { key: { ino: 2n, dev: 5 }, trapId: 13 },
+              { key: { ino: 1n, dev: 5 }, slot: 11 },
+              { key: { ino: 2n, dev: 5 }, slot: 13 },
             ],
           );
           assert.throws(() => small.setTrap({ ino: 3n, dev: 5 }, 14), (e: unknown) => isKiveError(e, 'KIVE_MAP_FULL'));

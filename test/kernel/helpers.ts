@@ -64,7 +64,7 @@ export class EventLog {
     });
   }
 
-  forTrap(trapId: number): KernelEvent[] {
-    return this.events.filter((e) => e.trapId === trapId);
+  forSlot(slot: number): KernelEvent[] {
+    return this.events.filter((e) => e.slot === slot);
   }
 }
