@@ -17,7 +17,6 @@ import { createLoaderReconciler } from '../controllers/loader.ts';
 import type { Pod } from '../controllers/match.ts';
 import { LABELS, labelValue, trapId } from '../controllers/naming.ts';
 import { createPodReconciler, KEYS } from '../controllers/pod.ts';
-import { TrapIndex } from '../controllers/trap-index.ts';
 import { Controller } from '../k8s/controller.ts';
 import { Informer } from '../k8s/informer.ts';
 import { LeaderElector } from '../k8s/leader.ts';
@@ -29,6 +28,7 @@ import { CriClient } from '../runtime/cri.ts';
 import { findContainerPid } from '../runtime/pid.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
 import { TrapWatchSet, watchFileInRoot } from '../runtime/watch.ts';
+import { TrapModel } from '../traps/model.ts';
 import { deleteKiveData, discoverWriter, podControllerWriter } from './writers.ts';
 
 export interface OperatorOptions {
@@ -170,7 +170,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
 async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
   const { client, log } = opts;
   const monitor = await FileMonitor.open({ backend: opts.backend ?? 'auto', ...(opts.maxTraps ? { maxTraps: opts.maxTraps } : {}) });
-  const index = new TrapIndex();
+  const traps = new TrapModel(monitor);
   const data = new Informer<KiveData & KubeObject>({
     client,
     resource: KIVE_DATA,
@@ -184,8 +184,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     reconcile: createLoaderReconciler({
       kernelId: opts.kernelId,
       caches: { kiveData: (k) => data.store.get(k), policy: (k) => policies.store.get(k), policiesSynced: () => policies.hasSynced() },
-      index,
-      map: monitor,
+      traps,
       deleteKiveData: (ns, name) => deleteKiveData(client, ns, name),
       trapIdsOf,
       log,
@@ -200,11 +199,11 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     await Promise.all([policies.waitForSync(leading), data.waitForSync(leading)]);
     // Full resync: whatever an earlier loader left in a pinned map or a restart lost,
     // the map becomes exactly the KiveData of this kernel.
-    monitor.clearTraps();
+    traps.resync();
     for (const k of data.store.keys()) controller.enqueue(k);
     const pipeline = new AlertPipeline({
       env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
-      trapsFor: (e) => index.trapsFor(e.ino, e.dev),
+      trapsFor: (e) => traps.trapsFor(e),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
       stdout,
       callbacks,

@@ -6,27 +6,11 @@ import { createLoaderReconciler } from '../../src/controllers/loader.ts';
 import type { Pod } from '../../src/controllers/match.ts';
 import { trapId } from '../../src/controllers/naming.ts';
 import { createPodReconciler, KEYS, readyCondition } from '../../src/controllers/pod.ts';
-import { TrapIndex } from '../../src/controllers/trap-index.ts';
 import { KiveError } from '../../src/errors.ts';
+import { TrapModel } from '../../src/traps/model.ts';
+import { fakeTrapMap } from '../helpers/trap-map.ts';
 
 const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } } as never;
-
-const ctx = (p: string) => ({ policyName: p, path: '/s', customMetadata: {}, podName: '', podNamespace: '', containerId: '', containerName: '' });
-
-test('trap index: one kernel entry per file, one alert context per trap, moves on a new inode', () => {
-  const idx = new TrapIndex();
-  const f1 = { ino: 1n, dev: 2 };
-  assert.deepEqual(idx.upsert('a', f1, ctx('p1')).map((o) => o.op), ['set']);
-  assert.deepEqual(idx.upsert('b', f1, ctx('p2')), [], 'second trap on the same file: no map change');
-  assert.deepEqual(idx.trapsFor(1n, 2).map((c) => c.policyName).sort(), ['p1', 'p2']);
-  assert.deepEqual(idx.upsert('a', f1, ctx('p1')), [], 'unchanged: nothing to do');
-  // a's container restarted: new inode
-  const ops = idx.upsert('a', { ino: 9n, dev: 2 }, ctx('p1'));
-  assert.deepEqual(ops.map((o) => o.op), ['set'], 'old file still watched by b: not deleted');
-  assert.deepEqual(idx.remove('b').map((o) => o.op), ['delete']);
-  assert.deepEqual(idx.trapsFor(1n, 2), []);
-  assert.equal(idx.files().length, 1);
-});
 
 const policy: KivePolicy = {
   apiVersion: 'kivebpf.san7o.github.io/v1',
@@ -116,26 +100,25 @@ test('loader: arms KiveData of its kernel, deletes KiveData whose trap is gone, 
     ['kivebpf-system/good', data('good', id, '10')],
     ['kivebpf-system/orphan', data('orphan', 'not-a-trap', '11')],
   ]);
-  const map = new Map<string, number>();
+  const map = fakeTrapMap();
   const deleted: string[] = [];
-  const index = new TrapIndex();
+  const traps = new TrapModel(map);
   const reconcile = createLoaderReconciler({
     kernelId: 'k1',
     caches: { kiveData: (k) => store.get(k), policy: (k) => (k === 'ns/p' ? policy : undefined), policiesSynced: () => true },
-    index,
-    map: { setTrap: (k, v) => void map.set(`${k.ino}:${k.dev}`, v), deleteTrap: (k) => map.delete(`${k.ino}:${k.dev}`), clearTraps: () => map.clear() },
+    traps,
     deleteKiveData: async (_ns, n) => void deleted.push(n),
     trapIdsOf: (p) => new Set(p.spec.traps.map((t) => trapId(p, t))),
     log,
   });
   await reconcile('kivebpf-system/good');
   await reconcile('kivebpf-system/orphan');
-  assert.deepEqual([...map.keys()], ['10:5']);
+  assert.deepEqual([...map.entries.keys()], ['10:5']);
   assert.deepEqual(deleted, ['orphan']);
-  assert.equal(index.trapsFor(10n, 5)[0]?.nodeName, 'n2', 'alerts name the node of the container');
+  assert.equal(traps.trapsFor({ ino: 10n, dev: 5 })[0]?.nodeName, 'n2', 'alerts name the node of the container');
   store.delete('kivebpf-system/good');
   await reconcile('kivebpf-system/good');
-  assert.equal(map.size, 0);
+  assert.equal(map.entries.size, 0);
 });
 
 test('Ready condition: problems first, then missing matches, pending; transition time kept when unchanged', () => {
