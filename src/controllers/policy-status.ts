@@ -3,7 +3,7 @@
 // node before the policy does, and it folds the nodes' reports (status.nodes, each
 // written by that node's discover controller) into the Ready condition and the counts.
 
-import type { Condition, KiveData, KivePolicy, KivePolicyStatus } from '../api/v1/types.ts';
+import type { Condition, KiveData, KivePolicy, KivePolicyStatus, NodeReport } from '../api/v1/types.ts';
 import type { Reconciler } from '../k8s/controller.ts';
 import type { Logger } from '../k8s/log.ts';
 import { deleteEach, type DeleteKiveData, type PolicyKey } from './pod-controller.ts';
@@ -29,33 +29,52 @@ export interface PolicyStatusDeps {
   now: () => number;
 }
 
-/** The Ready condition from the nodes' reports. Pure. */
+/** The counts summed over the nodes' reports. */
+export function sumReports(nodes: readonly NodeReport[]): { matched: number; armed: number; pending: number } {
+  let matched = 0;
+  let armed = 0;
+  let pending = 0;
+  for (const n of nodes) {
+    matched += n.matchedContainers ?? 0;
+    armed += n.armedTraps ?? 0;
+    pending += n.pendingContainers ?? 0;
+  }
+  return { matched, armed, pending };
+}
+
+/**
+ * The Ready condition from the nodes' reports. Pure. In order:
+ *   a problem on any node          -> False, that problem's reason (a trap failed);
+ *   a trap without matchAny        -> False NoMatchAny;
+ *   at least one trap armed        -> True Armed, the pending containers counted in the
+ *                                     message (a rollout starting a container next to an
+ *                                     armed one must not flip Ready);
+ *   nothing armed, some pending    -> False ContainersPending;
+ *   nothing matched                -> False NoMatchingContainers.
+ */
 export function readyCondition(policy: KivePolicy, previous: Condition | undefined, nowIso: string): Condition {
   const nodes = policy.status?.nodes ?? [];
-  const generation = policy.metadata.generation ?? 0;
   const problems = nodes.flatMap((n) => n.problems ?? []);
-  const matched = nodes.reduce((s, n) => s + (n.matchedContainers ?? 0), 0);
-  const armed = nodes.reduce((s, n) => s + (n.armedTraps ?? 0), 0);
-  const pending = nodes.reduce((s, n) => s + (n.pendingContainers ?? 0), 0);
-  let status: Condition['status'] = 'True';
-  let reason = 'Armed';
-  let message = `${armed} trap(s) armed in ${matched} matched container(s)`;
+  const { matched, armed, pending } = sumReports(nodes);
+  let status: Condition['status'] = 'False';
+  let reason: string;
+  let message: string;
   if (problems.length > 0) {
-    status = 'False';
     reason = problems[0]!.reason;
     message = problems.map((p) => p.message).join('; ').slice(0, 4096);
   } else if (policy.spec.traps.some((t) => (t.matchAny ?? []).length === 0)) {
-    status = 'False';
     reason = 'NoMatchAny';
     message = 'a trap has no matchAny: in a cluster, a trap must select pods or containers';
-  } else if (matched === 0) {
-    status = 'False';
-    reason = 'NoMatchingContainers';
-    message = 'no running container matches any trap';
+  } else if (armed > 0) {
+    status = 'True';
+    reason = 'Armed';
+    message = `${armed} trap(s) armed in ${matched} matched container(s)` + (pending > 0 ? `, ${pending} not running yet` : '');
   } else if (pending > 0) {
-    status = 'False';
     reason = 'ContainersPending';
     message = `${pending} matched container(s) not running yet`;
+  } else {
+    reason = 'NoMatchingContainers';
+    message = 'no running container matches any trap';
   }
   const changed = previous === undefined || previous.status !== status || previous.reason !== reason;
   return {
@@ -64,7 +83,7 @@ export function readyCondition(policy: KivePolicy, previous: Condition | undefin
     reason,
     message,
     lastTransitionTime: changed ? nowIso : previous.lastTransitionTime,
-    observedGeneration: generation,
+    observedGeneration: policy.metadata.generation ?? 0,
   };
 }
 
@@ -74,6 +93,7 @@ function sameStatus(old: KivePolicyStatus | undefined, next: KivePolicyStatus): 
     old?.observedGeneration === next.observedGeneration &&
     old?.matchedContainers === next.matchedContainers &&
     old?.armedTraps === next.armedTraps &&
+    old?.pendingContainers === next.pendingContainers &&
     JSON.stringify(old?.conditions?.find((c) => c.type === 'Ready')) === JSON.stringify(next.conditions?.[0])
   );
 }
@@ -102,12 +122,13 @@ export function createPolicyStatusReconciler(deps: PolicyStatusDeps): Reconciler
     // 4. Fold the nodes' reports into Ready and the counts.
     const previous = policy.status?.conditions?.find((c) => c.type === 'Ready');
     const ready = readyCondition(policy, previous, new Date(deps.now()).toISOString());
-    const nodes = policy.status?.nodes ?? [];
+    const { matched, pending } = sumReports(policy.status?.nodes ?? []);
     const status: KivePolicyStatus = {
       observedGeneration: policy.metadata.generation ?? 0,
       conditions: [ready],
-      matchedContainers: nodes.reduce((s, n) => s + (n.matchedContainers ?? 0), 0),
+      matchedContainers: matched,
       armedTraps: caches.kiveDataOfPolicy(key).length,
+      pendingContainers: pending,
     };
 
     // 5. Write it only when it changed: every write is an event that wakes this again.

@@ -18,7 +18,7 @@ import type { Logger } from '../k8s/log.ts';
 import { LEASES, PODS, type KubeObject } from '../k8s/resource.ts';
 import type { KubeClient } from '../k8s/rest.ts';
 import { kernelIdOfLease } from './names.ts';
-import { deleteKiveData, policyStatusWriter } from './writers.ts';
+import { deleteKiveData, policyStatusWriter, removeNodeReport } from './writers.ts';
 
 export interface PodControllerOptions {
   client: KubeClient;
@@ -66,6 +66,7 @@ export async function runPodController(opts: PodControllerOptions, policies: Inf
     reconcile: createKernelGcReconciler({
       caches: {
         allKiveData: () => data.store.list(),
+        allPolicies: () => policies.store.list(),
         loaderLeases: () => {
           const byKernel = new Map<string, string>();
           for (const l of leases.store.list()) {
@@ -76,6 +77,7 @@ export async function runPodController(opts: PodControllerOptions, policies: Inf
         },
       },
       deleteKiveData: del,
+      removeNodeReport: (policy, report) => removeNodeReport(client, policy, report),
       log,
       now: Date.now,
       ...(opts.kernelGraceMs !== undefined ? { kernelGraceMs: opts.kernelGraceMs } : {}),

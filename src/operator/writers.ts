@@ -5,7 +5,7 @@
 // object to change instead of backing off forever (src/k8s/controller.ts).
 
 import type { KiveData, KivePolicy, KivePolicyStatus, NodeReport } from '../api/v1/types.ts';
-import { apply, applyStatus } from '../k8s/apply.ts';
+import { apply, applyStatus, jsonPatch } from '../k8s/apply.ts';
 import { addFinalizer, removeFinalizer } from '../k8s/finalizers.ts';
 import { KIVE_DATA, KIVE_POLICIES } from '../api/v1/resources.ts';
 import { objectPath } from '../k8s/resource.ts';
@@ -21,6 +21,25 @@ export const FIELD_MANAGERS = {
   nodeReport: (node: string) => `kive-discover-${node}`.slice(0, 128),
   podController: POD_CONTROLLER,
 } as const;
+
+/**
+ * Removes one node's report from a policy's status.nodes, only if the entry at that index
+ * is still exactly `report` (a JSON patch `test` first): a node that wrote a new report
+ * meanwhile keeps it. A refused test (422) or a policy gone (404) leaves nothing to do;
+ * the next dead-kernel run looks again.
+ */
+export async function removeNodeReport(client: Requester, policy: KivePolicy, report: NodeReport): Promise<void> {
+  const i = (policy.status?.nodes ?? []).findIndex((n) => n.node === report.node);
+  if (i < 0) return;
+  try {
+    await jsonPatch(client, KIVE_POLICIES, policy.metadata.namespace, policy.metadata.name, [
+      { op: 'test', path: `/status/nodes/${i}`, value: report },
+      { op: 'remove', path: `/status/nodes/${i}` },
+    ], { subresource: 'status', fieldManager: FIELD_MANAGERS.podController });
+  } catch (err) {
+    if (!isNotFound(err) && !isStatus(err, 422)) throw err;
+  }
+}
 
 async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
   try {

@@ -56,6 +56,17 @@ test('pod cleanup: KiveData of a deleted, finished or replaced pod go; a running
   assert.deepEqual(deleted, ['of-old-uid'], 'same name, new uid: the earlier pod\'s KiveData go, the current one stays');
   await reconcile('default/gone' as PodKey, signal);
   assert.deepEqual(deleted, ['of-old-uid', 'of-gone']);
+  // Being deleted, its container still running (the grace period): it keeps its KiveData.
+  pods.set(web, runningPod('web', 'uid-new', { deletionTimestamp: '2026-12-02T00:00:00Z' }));
+  await reconcile(web, signal);
+  assert.deepEqual(deleted, ['of-old-uid', 'of-gone'], 'a pod in its grace period is still watched');
+  // Its container exited: the KiveData go, though the pod object is still there.
+  const exited = runningPod('web', 'uid-new', { deletionTimestamp: '2026-12-02T00:00:00Z' });
+  exited.status!.containerStatuses = [{ name: 'app', containerID: 'containerd://1', state: { terminated: {} } }];
+  pods.set(web, exited);
+  await reconcile(web, signal);
+  assert.deepEqual(deleted, ['of-old-uid', 'of-gone', 'current'], 'its containers are gone');
+  deleted.pop();
   pods.set(web, runningPod('web', 'uid-new', {}, 'Succeeded'));
   await reconcile(web, signal);
   assert.deepEqual(deleted, ['of-old-uid', 'of-gone', 'current'], 'a finished pod');
@@ -114,14 +125,45 @@ test('Ready condition: problems first, then missing matches, pending; transition
   assert.equal(readyCondition({ ...policy(), spec: { traps: [{ path: '/x' }] } }, undefined, 't').reason, 'NoMatchAny');
 });
 
+test('Ready stays True/Armed while one container is armed and another starts (a rollout), counting the pending one', () => {
+  const withNodes = (nodes: NodeReport[]): KivePolicy => policy({}, { nodes });
+  const before = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, armedTraps: 1, pendingContainers: 0 }]), undefined, 't1');
+  // The new replica is scheduled on another node and not running yet; the old one is armed.
+  const rollout = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, armedTraps: 1, pendingContainers: 0 }, { node: 'n2', matchedContainers: 1, armedTraps: 0, pendingContainers: 1 }]), before, 't2');
+  assert.deepEqual([rollout.status, rollout.reason, rollout.lastTransitionTime], ['True', 'Armed', 't1'], 'no transition');
+  assert.match(rollout.message, /1 trap\(s\) armed in 2 matched container\(s\), 1 not running yet/);
+  // Nothing armed yet: pending is the reason.
+  const starting = readyCondition(withNodes([{ node: 'n2', matchedContainers: 1, armedTraps: 0, pendingContainers: 1 }]), undefined, 't3');
+  assert.deepEqual([starting.status, starting.reason], ['False', 'ContainersPending']);
+  // A failure anywhere wins over armed ones.
+  const failed = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, armedTraps: 1 }, { node: 'n2', matchedContainers: 1, problems: [{ reason: 'PathNotFound', message: '/s in default/web/app: missing' }] }]), rollout, 't4');
+  assert.deepEqual([failed.status, failed.reason], ['False', 'PathNotFound']);
+});
+
+test('policy status counts the pending containers of every node', async () => {
+  let written: KivePolicyStatus | undefined;
+  const reconcile = createPolicyStatusReconciler({
+    caches: {
+      policy: () => policy({ finalizers: [POLICY_FINALIZER] }, { nodes: [{ node: 'n1', matchedContainers: 2, armedTraps: 1, pendingContainers: 1 }, { node: 'n2', matchedContainers: 1, pendingContainers: 1 }] }),
+      kiveDataOfPolicy: () => [kd('d1', { policyName: 'p' })],
+    },
+    writer: { deleteKiveData: async () => {}, addFinalizer: async () => {}, removeFinalizer: async () => {}, applyPolicyStatus: async (_p, s) => void (written = s) },
+    log,
+    now: () => 0,
+  });
+  await reconcile('kivebpf-system/p' as PolicyKey, signal);
+  assert.deepEqual([written?.matchedContainers, written?.armedTraps, written?.pendingContainers, written?.conditions?.[0]?.reason], [3, 1, 2, 'Armed']);
+});
+
 test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData after the grace, a renewing one never', async () => {
   let now = 0;
   const all = [kd('a', { kernelId: 'alive' }), kd('b', { kernelId: 'dead' })];
   const deleted: string[] = [];
   let aliveRv = 1;
   const reconcile = createKernelGcReconciler({
-    caches: { allKiveData: () => all.filter((d) => !deleted.includes(d.metadata.name)), loaderLeases: () => new Map([['alive', String(aliveRv)]]) },
+    caches: { allKiveData: () => all.filter((d) => !deleted.includes(d.metadata.name)), allPolicies: () => [], loaderLeases: () => new Map([['alive', String(aliveRv)]]) },
     deleteKiveData: async (_ns, name) => void deleted.push(name),
+    removeNodeReport: async () => assert.fail('no reports here'),
     log,
     now: () => now,
     kernelGraceMs: 1000,
@@ -142,4 +184,31 @@ test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData a
   now = 6100;
   await reconcile(KERNELS, signal);
   assert.deepEqual(deleted, ['b', 'a'], 'then silent for longer than the grace: collected');
+});
+
+test('kernel GC: the node reports of a kernel that stopped are removed from every policy, a live node\'s stay', async () => {
+  let now = 0;
+  let aliveRv = 1;
+  const gone: NodeReport = { node: 'n-gone', kernelId: 'dead', matchedContainers: 1, armedTraps: 1 };
+  const live: NodeReport = { node: 'n-live', kernelId: 'alive', matchedContainers: 1, armedTraps: 1 };
+  const policies = [policy({ name: 'p1' }, { nodes: [live, gone] }), policy({ name: 'p2' }, { nodes: [gone] }), policy({ name: 'p3' })];
+  const removed: string[] = [];
+  const reconcile = createKernelGcReconciler({
+    // No KiveData at all: a node that reported only problems or pending containers.
+    caches: { allKiveData: () => [], allPolicies: () => policies, loaderLeases: () => new Map([['alive', String(aliveRv)], ['dead', '7']]) },
+    deleteKiveData: async () => assert.fail('no KiveData here'),
+    removeNodeReport: async (p, r) => void removed.push(`${p.metadata.name}:${r.node}`),
+    log,
+    now: () => now,
+    kernelGraceMs: 1000,
+  });
+  await reconcile(KERNELS, signal);
+  now = 900;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(removed, [], 'within the grace');
+  now = 1100;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(removed, ['p1:n-gone', 'p2:n-gone']);
 });

@@ -81,6 +81,21 @@ test('discover: one KiveData per (trap, container); a pending container does not
   assert.deepEqual(h.watched, [['ns/p', ['/proc/101/root:/secret.txt', '/proc/202/root:/secret.txt']]], 'the running containers\' trap directories are watched');
 });
 
+test('discover: a pod in its grace period keeps its running container armed; the one that never started is not pending', async () => {
+  const deleting = pod('a', [['web', 'containerd://101'], ['side', undefined]]);
+  deleting.metadata.deletionTimestamp = '2026-12-02T00:00:00Z';
+  const first = discoverHarness([pod('a', [['web', 'containerd://101']])]);
+  await first.reconcile('ns/p');
+  const h = discoverHarness([deleting], first.applied);
+  await h.reconcile('ns/p');
+  assert.deepEqual(h.deleted, [], 'its KiveData stays while the container runs');
+  assert.deepEqual([h.reports[0]?.matchedContainers, h.reports[0]?.armedTraps, h.reports[0]?.pendingContainers], [1, 1, 0]);
+  deleting.status!.containerStatuses = [{ name: 'web', containerID: 'containerd://101', state: { terminated: {} } }];
+  const gone = discoverHarness([deleting], first.applied);
+  await gone.reconcile('ns/p');
+  assert.deepEqual(gone.deleted, [first.applied[0]!.metadata.name], 'its container exited: the KiveData go');
+});
+
 test('discover: an unsafe path is reported, not armed; stale KiveData are deleted; unchanged ones are not rewritten', async () => {
   const first = discoverHarness([pod('a', [['web', 'containerd://101']])]);
   await first.reconcile('ns/p');

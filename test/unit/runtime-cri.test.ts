@@ -107,7 +107,7 @@ test('CriClient talks runtime.v1 and maps errors', async (t) => {
   assert.deepEqual(await cri.listContainers({ state: 'CONTAINER_RUNNING' }), [{ id: 'running', podSandboxId: 'sb', name: 'app', state: 'CONTAINER_RUNNING', labels: { a: 'b' } }]);
   assert.deepEqual((seen.at(-1) as { filter: { state: unknown } }).filter.state, { state: 'CONTAINER_RUNNING' });
   await assert.rejects(cri.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not in this client's runtime\.v1/.test(e.message));
-  const lifecycle = await CriClient.connect({ socket: fake.socket, timeoutMs: 300, packageDefinition: criLifecycleDefinition() });
+  const lifecycle = await CriClient.connect({ socket: fake.socket, packageDefinition: criLifecycleDefinition() });
   t.after(() => lifecycle.close());
   await assert.rejects(lifecycle.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not implemented/.test(e.message));
 
