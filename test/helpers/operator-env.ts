@@ -11,6 +11,7 @@ import { KubeClient } from '../../src/k8s/rest.ts';
 import { readKernelId } from '../../src/runtime/kernel-id.ts';
 import { startControlPlane, type ControlPlane } from './cluster.ts';
 import { Containerd, type TestContainer } from './containers.ts';
+import { loadScaled } from './load-scale.ts';
 
 const run = promisify(execFile);
 
@@ -19,8 +20,12 @@ export const NS = 'kivebpf-system';
 export const LEASE_ARGS = ['--lease-duration-ms', '3000', '--renew-deadline-ms', '2000', '--retry-period-ms', '300'];
 const API = '/apis/kivebpf.san7o.github.io/v1';
 
-/** Polls `fn` every 200 ms until it returns something other than undefined or false. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+/**
+ * Polls `fn` every 200 ms until it returns something other than undefined or false. The
+ * timeout is for a quiet machine and grows with its load (load-scale.ts).
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, quietTimeoutMs = 20_000): Promise<T> {
+  const timeoutMs = loadScaled(quietTimeoutMs);
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -30,7 +35,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
