@@ -8,8 +8,8 @@
 // tables were unified, including x86-64 and arm64.
 
 import { constants } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import koffi, { type TypeObject } from 'koffi';
+import { errnoName } from '../errors.ts';
 
 export const SYS_openat2 = 437;
 
@@ -104,9 +104,3 @@ export function readLinkFd(fd: number): string {
   return buf.subarray(0, n).toString('utf8');
 }
 
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(osConstants.errno)) {
-    if (value === errno) return name;
-  }
-  return `errno ${errno}`;
-}
