@@ -6,6 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { KiveError } from '../../errors.ts';
 import { API_VERSION, type KivePolicy } from './types.ts';
 import { validatePolicySpec } from './validate.ts';
+import { kubectlPlainScalar } from './yaml-kubectl.ts';
 
 const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
 
@@ -15,9 +16,15 @@ function invalid(file: string, problem: string): KiveError {
 
 /** Parses and validates every KivePolicy document in `text`. Throws KIVE_INVALID_POLICY. */
 export function parsePolicies(text: string, file: string): KivePolicy[] {
-  // YAML 1.1, as kubectl reads it, so a file means the same here and in a cluster
-  // (for instance `mode: 0444` is octal 292 in both, and refused in both).
-  const docs = parseAllDocuments(text, { version: '1.1', uniqueKeys: true, prettyErrors: true });
+  // Plain scalars as kubectl reads them (yaml-kubectl.ts), so a file means the same here
+  // and in a cluster (`mode: 0444` is octal 292 in both, and refused in both; `e500` is a
+  // string in both).
+  const docs = parseAllDocuments(text, {
+    version: '1.1',
+    uniqueKeys: true,
+    prettyErrors: true,
+    customTags: (tags) => [kubectlPlainScalar, ...tags],
+  });
   const policies: KivePolicy[] = [];
   for (const [index, doc] of docs.entries()) {
     const where = docs.length > 1 ? `document ${index + 1}: ` : '';
