@@ -7,7 +7,7 @@
 // - What the reader has not taken yet waits in a bounded buffer (`maxBufferedBytes`, or
 //   one batch if a single batch is larger). A batch that does not fit is dropped and
 //   counted; the log says when an episode of drops starts and, with its exact count,
-//   when it ends.
+//   when it ends (the buffer back under half full).
 // - EPIPE (the reader is gone, e.g. `kive run | head -c 300`) is logged once; from then
 //   on every alert counts as failed and `onClosed` lets the command decide whether to go
 //   on (see docs/alerts.md, "Delivery").
@@ -86,7 +86,9 @@ export class StdoutSink {
       this.#drop(lines.length);
       return;
     }
-    if (this.#episodeDrops >= 0) {
+    // An episode ends once the reader has made real room, not when a small batch
+    // happens to squeeze in, so one slow stretch is one report.
+    if (this.#episodeDrops >= 0 && this.#queuedBytes <= this.#max / 2) {
       this.#log?.warn({ dropped: this.#episodeDrops, droppedTotal: this.outcomes.dropped }, 'stdout caught up; alerts were dropped while it lagged');
       this.#episodeDrops = -1;
     }
