@@ -69,7 +69,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const env = { kernelId: await readKernelId(), nodeName };
     const live = new AlertPipeline({
       env,
-      trapsFor: (e) => traps.trapsFor(e.ino, e.dev),
+      trapsFor: (e) => traps.trapsFor(e),
       processes: new ProcessCache(),
       stdout,
       callbacks,
