@@ -7,11 +7,10 @@
 // controller, elector and the kernel monitor it starts, and stops all of them when its
 // signal aborts, on every path.
 
-import type { Writable } from 'node:stream';
 import { AlertPipeline } from '../alerts/pipeline.ts';
 import { CallbackSink } from '../alerts/callback.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { NdjsonWriter } from '../alerts/stdout.ts';
+import { StdoutSink } from '../alerts/stdout.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { createDiscoverReconciler } from '../controllers/discover.ts';
 import { createLoaderReconciler } from '../controllers/loader.ts';
@@ -55,7 +54,8 @@ export interface OperatorOptions {
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   kernelGraceMs?: number;
   log: Logger;
-  alertsOut?: Writable;
+  /** Where alerts go as NDJSON; default stdout (fd 1). */
+  alertsFd?: number;
 }
 
 // Memoized per policy object: the informer replaces the object when the policy changes,
@@ -192,7 +192,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       log,
     }),
   });
-  const stdout = new NdjsonWriter(opts.alertsOut ?? process.stdout, { onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped') });
+  const stdout = new StdoutSink(opts.alertsFd ?? 1, { log });
   const callbacks = new CallbackSink({ log });
   try {
     controller.watch(data);
@@ -219,7 +219,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     await controller.stop();
     await data.stop();
     await monitor.close();
-    await callbacks.close();
-    await stdout.drain();
+    // Bounded (docs/alerts.md, "Delivery"): a stalled stdout or a silent receiver cannot hold up the exit.
+    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(3_000), stdout.close(3_000)]);
+    log.info({ stdout: toStdout, callbacks: toCallbacks }, 'loader stopped: alert outcomes');
   }
 }
