@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KiveError, VerifierError } from '../errors.ts';
 import { attachHint, objectFile, type BackendName } from './backends.ts';
+import { kernelRouteFacts } from './route-facts.ts';
+import { planRoutes, routeGap, routeOfProgram } from './tracepoint-routes.ts';
 import {
   bpf,
   btfDatasecVars,
@@ -36,6 +38,9 @@ export interface LoadOptions {
   wakeupBytes: number;
 }
 
+/** Programs to leave out, with the gap each one leaves (a verifier refusal, for one). */
+type Disabled = ReadonlyMap<string, string>;
+
 /** A loaded, attached backend. The owner must call close() exactly once (idempotent). */
 export interface LoadedBackend {
   readonly backend: BackendName;
@@ -46,6 +51,8 @@ export interface LoadedBackend {
   readonly ringBytes: number;
   /** The loaded programs (fds owned by this object), for bpf_stats. */
   readonly programs: Array<{ name: string; fd: number }>;
+  /** Techniques that open files unseen by it on this kernel (tracepoint-routes.ts); callers warn. */
+  readonly gaps: readonly string[];
   close(): void;
 }
 
@@ -126,10 +133,14 @@ export class Loader {
   #links: Ptr[] = [];
   #logBuf: Buffer | null = null;
   #where = '';
+  readonly #disabled: Disabled;
+  #skipped = new Set<string>();
+  #gaps: string[] = [];
 
-  constructor(backend: BackendName, options: LoadOptions) {
+  constructor(backend: BackendName, options: LoadOptions, disabled: Disabled = new Map()) {
     this.backend = backend;
     this.#options = options;
+    this.#disabled = disabled;
   }
 
   /** Runs every step for one attach target; on any error, everything is closed. */
@@ -176,6 +187,7 @@ export class Loader {
     };
     if (target) rodata.kive_arg_inode = target.argInode;
     this.#writeRodata(rodata);
+    if (this.backend === 'tracepoint') this.#planRoutes();
 
     // One shared log buffer: libbpf loads programs one by one and stops at the first
     // failure, and with log level 0 the kernel writes it only when retrying a failure.
@@ -184,6 +196,21 @@ export class Loader {
       this.#check(bpf.programSetLogBuf(p, this.#logBuf, this.#logBuf.length), 'set verifier log buffer');
       if (target && this.backend === 'fentry') {
         this.#check(bpf.programSetAttachTarget(p, 0, target.func), `set fentry target ${target.func}`);
+      }
+    }
+  }
+
+  /** Leaves out route programs this kernel has no route for, or that were refused. */
+  #planRoutes(): void {
+    const progs: Ptr[] = [];
+    for (let p = bpf.nextProgram(this.#obj!, null); p !== null; p = bpf.nextProgram(this.#obj!, p)) progs.push(p);
+    const plan = planRoutes(kernelRouteFacts(), new Set(progs.map((p) => bpf.programSectionName(p))));
+    this.#gaps.push(...plan.gaps, ...this.#disabled.values());
+    for (const p of progs) {
+      const section = bpf.programSectionName(p);
+      if (plan.skip.includes(section) || this.#disabled.has(bpf.programName(p))) {
+        this.#check(bpf.programSetAutoload(p, false), `leave out ${section}`);
+        this.#skipped.add(section);
       }
     }
   }
@@ -235,6 +262,7 @@ export class Loader {
     const points: string[] = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
       const section = bpf.programSectionName(p);
+      if (this.#skipped.has(section)) continue;
       let link: Ptr | null;
       let point: string;
       if (this.backend === 'kprobe' && target) {
@@ -246,8 +274,13 @@ export class Loader {
       }
       if (link === null) {
         const e = errnoName(lastErrno());
-        // Syscalls some architectures/kernels lack (open/creat on arm64, openat2 < 5.6).
-        if (this.backend === 'tracepoint' && e === 'ENOENT' && OPTIONAL_TRACEPOINTS.has(section)) continue;
+        // An optional route: absent from this kernel (no gap), or left open (a gap).
+        const optional = this.backend === 'tracepoint' ? routeGap(section, e) : undefined;
+        if (optional) {
+          if (optional.gap) this.#gaps.push(optional.gap);
+          takeLibbpfMessages();
+          continue;
+        }
         throw new KiveError('KIVE_ATTACH_FAILED', `attach ${point}: ${e} (${attachHint(this.backend, 'attach', e)})`, {
           cause: libbpfDetail(takeLibbpfMessages()),
         });
@@ -268,6 +301,7 @@ export class Loader {
     };
     const programs: Array<{ name: string; fd: number }> = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
+      if (this.#skipped.has(bpf.programSectionName(p))) continue;
       programs.push({ name: bpf.programName(p), fd: bpf.programFd(p) });
     }
     // Ownership moves to the returned object; this loader forgets it.
@@ -280,6 +314,7 @@ export class Loader {
       ...fds,
       ringBytes: this.#options.ringBufferBytes,
       programs,
+      gaps: [...this.#gaps],
       close() {
         if (closed) return;
         closed = true;
@@ -319,12 +354,6 @@ function libbpfDetail(messages: LibbpfMessage[]): Error | undefined {
   return warn.length ? new Error(`libbpf: ${warn.join('; ')}`) : undefined;
 }
 
-const OPTIONAL_TRACEPOINTS = new Set([
-  'tracepoint/syscalls/sys_exit_open',
-  'tracepoint/syscalls/sys_exit_creat',
-  'tracepoint/syscalls/sys_exit_openat2',
-]);
-
 /**
  * Loads and attaches `backend`, trying each attach target in turn (fentry/kprobe:
  * inode_permission, then security_inode_permission). Throws the first target's error
@@ -334,7 +363,16 @@ export function loadBackend(backend: BackendName, options: LoadOptions): LoadedB
   checkPrivileges();
   if (backend === 'tracepoint') {
     ensureTracefs();
-    return new Loader(backend, options).load(null);
+    try {
+      return new Loader(backend, options).load(null);
+    } catch (err) {
+      // A refused route program costs that route, not the backend: load without it
+      // and report the route as a gap (test/kernel/evasion.test.ts then fails).
+      const route = err instanceof VerifierError ? routeOfProgram(err.program) : undefined;
+      if (!route) throw err;
+      const gap = `${route.technique} (program ${route.program} refused: ${(err as Error).message})`;
+      return new Loader(backend, options, new Map([[route.program, gap]])).load(null);
+    }
   }
   const { targets, notes } = permissionTargets();
   if (targets.length === 0) {

@@ -73,6 +73,8 @@ const BPF_ANY = 0;
 export class FileMonitor implements TrapMap {
   readonly backend: BackendName;
   readonly attachedTo: string;
+  /** Techniques that open files unseen by this backend on this kernel (LoadedBackend.gaps). */
+  readonly gaps: readonly string[];
   #loaded: LoadedBackend | null;
   #ring: RingReader | null;
   #pollIntervalMs: number;
@@ -84,6 +86,7 @@ export class FileMonitor implements TrapMap {
   private constructor(loaded: LoadedBackend, ring: RingReader, pollIntervalMs: number) {
     this.backend = loaded.backend;
     this.attachedTo = loaded.attachedTo;
+    this.gaps = loaded.gaps;
     this.#loaded = loaded;
     this.#ring = ring;
     this.#pollIntervalMs = pollIntervalMs;
@@ -265,7 +268,7 @@ export async function probeBackends(options: { objectDir?: string } = {}): Promi
   for (const backend of BACKEND_PREFERENCE) {
     try {
       const loaded = loadBackend(backend, opts);
-      results.push({ backend, supported: true, attachPoint: loaded.attachedTo });
+      results.push({ backend, supported: true, attachPoint: loaded.attachedTo, gaps: [...loaded.gaps] });
       loaded.close();
     } catch (err) {
       if (!isRefusal(err) && !isKiveError(err, 'KIVE_BPF_OBJECT_MISSING')) throw err;
