@@ -67,7 +67,20 @@ export interface OverheadResult {
   kernel: string;
   iterations: number;
   baselineNs: number;
-  backends: Partial<Record<BackendName, { status: 'ok' | 'refused'; ns?: number; ratio?: number; reason?: string; progNsPerRun?: number }>>;
+  backends: Partial<
+    Record<
+      BackendName,
+      {
+        status: 'ok' | 'refused';
+        ns?: number;
+        ratio?: number;
+        reason?: string;
+        progNsPerRun?: number;
+        /** Per program: runs during the stats pass and ns per run. */
+        programs?: Record<string, { runs: number; nsPerRun: number }>;
+      }
+    >
+  >;
 }
 
 export async function measureOverhead(opts: { iterations?: number; repeats?: number; backends?: BackendName[] } = {}): Promise<OverheadResult> {
@@ -96,6 +109,7 @@ export async function measureOverhead(opts: { iterations?: number; repeats?: num
     // Interleave baseline and backends per repeat, so drift (other load, thermal)
     // spreads over all of them instead of biasing one.
     const progNs = new Map<BackendName, number>();
+    const perProgram = new Map<BackendName, Record<string, { runs: number; nsPerRun: number }>>();
     for (let r = 0; r < repeats; r++) {
       base.push(await openLoop(file, iterations));
       for (const [b, xs] of perBackend) {
@@ -110,9 +124,19 @@ export async function measureOverhead(opts: { iterations?: number; repeats?: num
             const restore = enableBpfStats();
             try {
               const p0 = totalRuns(m);
+              const each0 = m.programs.map((p) => programStats(p.name, p.fd));
               await openLoop(file, Math.min(iterations, 50_000));
               const p1 = totalRuns(m);
               if (p1.n > p0.n) progNs.set(b, Number((p1.t - p0.t) / (p1.n - p0.n)));
+              // Split by program: a program on every syscall (the tracepoint backend's
+              // 32-bit route) runs more often, and more cheaply, than the open ones.
+              const each: Record<string, { runs: number; nsPerRun: number }> = {};
+              m.programs.forEach((p, i) => {
+                const s1 = programStats(p.name, p.fd);
+                const n = s1.runCount - each0[i]!.runCount;
+                if (n > 0n) each[p.name] = { runs: Number(n), nsPerRun: Number((s1.runTimeNs - each0[i]!.runTimeNs) / n) };
+              });
+              perProgram.set(b, each);
             } finally {
               restore();
             }
@@ -131,6 +155,7 @@ export async function measureOverhead(opts: { iterations?: number; repeats?: num
         ns: Math.round(ns),
         ratio: Math.round((ns / result.baselineNs) * 1000) / 1000,
         ...(p !== undefined ? { progNsPerRun: p } : {}),
+        ...(perProgram.has(b) ? { programs: perProgram.get(b)! } : {}),
       };
     }
     result.baselineNs = Math.round(result.baselineNs);
@@ -169,6 +194,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     for (const [b, v] of Object.entries(r.backends)) {
       if (v.status === 'ok') {
         console.log(`  ${b.padEnd(22)} ${v.ns} ns/pair  x${v.ratio}${v.progNsPerRun !== undefined ? `  (program: ${v.progNsPerRun} ns/run)` : ''}`);
+        for (const [name, p] of Object.entries(v.programs ?? {})) console.log(`    ${name.padEnd(28)} ${p.runs} runs, ${p.nsPerRun} ns/run`);
       } else console.log(`  ${b.padEnd(22)} refused: ${v.reason}`);
     }
   }

@@ -8,9 +8,9 @@
  * Classic per-syscall tracepoints for the 64-bit opens, not raw_tp/sys_exit: the raw
  * tracepoint runs on every syscall of every task, these only on the opens. Two routes
  * into the kernel skip those tracepoints and are caught elsewhere: io_uring opens at
- * their completion (lib/io_uring.h), and 32-bit compat opens at raw_tp/sys_exit,
- * which the syscall tracepoints ignore; that one program does run on every syscall,
- * and returns after one load for any syscall that is not a compat one.
+ * their completion (lib/io_uring.h), and 32-bit opens, which the syscall tracepoints
+ * ignore, at tp_btf/sys_exit (lib/compat.h). That one runs on every syscall and returns
+ * after two loads for any syscall that is not a 32-bit open.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { KiveError, VerifierError } from '../errors.ts';
+import { isKiveError, KiveError, VerifierError } from '../errors.ts';
 import { attachHint, objectFile, type BackendName } from './backends.ts';
 import { kernelRouteFacts } from './route-facts.ts';
 import { planRoutes, routeGap, routeOfProgram } from './tracepoint-routes.ts';
@@ -37,9 +37,6 @@ export interface LoadOptions {
   /** Wake the reader when unread data crosses multiples of this (0: kernel default). */
   wakeupBytes: number;
 }
-
-/** Programs to leave out, with the gap each one leaves (a verifier refusal, for one). */
-type Disabled = ReadonlyMap<string, string>;
 
 /** A loaded, attached backend. The owner must call close() exactly once (idempotent). */
 export interface LoadedBackend {
@@ -133,11 +130,12 @@ export class Loader {
   #links: Ptr[] = [];
   #logBuf: Buffer | null = null;
   #where = '';
-  readonly #disabled: Disabled;
+  /** Programs to leave out, with the gap each one leaves (a refused route program). */
+  readonly #disabled: ReadonlyMap<string, string>;
   #skipped = new Set<string>();
   #gaps: string[] = [];
 
-  constructor(backend: BackendName, options: LoadOptions, disabled: Disabled = new Map()) {
+  constructor(backend: BackendName, options: LoadOptions, disabled: ReadonlyMap<string, string> = new Map()) {
     this.backend = backend;
     this.#options = options;
     this.#disabled = disabled;
@@ -368,7 +366,10 @@ export function loadBackend(backend: BackendName, options: LoadOptions): LoadedB
     } catch (err) {
       // A refused route program costs that route, not the backend: load without it
       // and report the route as a gap (test/kernel/evasion.test.ts then fails).
-      const route = err instanceof VerifierError ? routeOfProgram(err.program) : undefined;
+      let refused: string | undefined;
+      if (err instanceof VerifierError) refused = err.program;
+      else if (isKiveError(err, 'KIVE_BACKEND_UNSUPPORTED')) refused = /^load program (\S+)/.exec(err.message)?.[1];
+      const route = refused === undefined ? undefined : routeOfProgram(refused);
       if (!route) throw err;
       const gap = `${route.technique} (program ${route.program} refused: ${(err as Error).message})`;
       return new Loader(backend, options, new Map([[route.program, gap]])).load(null);

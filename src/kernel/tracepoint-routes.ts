@@ -26,7 +26,7 @@ export const ROUTES: readonly Route[] = [
     technique: 'open_by_handle_at(2)',
   },
   { name: 'io_uring', section: 'raw_tp/io_uring_complete', program: 'kive_tp_uring_complete', technique: 'io_uring IORING_OP_OPENAT/OPENAT2' },
-  { name: 'compat', section: 'raw_tp/sys_exit', program: 'kive_tp_compat_exit', technique: '32-bit (compat) open syscalls, e.g. int 0x80' },
+  { name: 'compat', section: 'tp_btf/sys_exit', program: 'kive_tp_compat_exit', technique: '32-bit (compat) open syscalls, e.g. int 0x80' },
 ];
 
 /** Syscalls some architectures or kernels lack (open/creat on arm64, openat2 < 5.6). */

@@ -135,7 +135,7 @@ test('tracepoint: a route program left out is a gap the loader reports, not a si
   try {
     assert.ok(loaded.gaps.includes('compat left out'), `gaps: ${loaded.gaps.join('; ')}`);
     assert.ok(!loaded.programs.some((p) => p.name === 'kive_tp_compat_exit'), 'the program was not loaded');
-    assert.ok(!loaded.attachedTo.split(',').includes('raw_tp/sys_exit'), `attached to ${loaded.attachedTo}`);
+    assert.ok(!loaded.attachedTo.split(',').includes('tp_btf/sys_exit'), `attached to ${loaded.attachedTo}`);
   } finally {
     loaded.close();
   }

@@ -12,7 +12,7 @@ test('a kernel with every route and known layouts: every program loads, no gap',
 
 test('routes the kernel does not have are left out and are no gap', () => {
   const plan = planRoutes({ compatSyscalls: false, ioUring: false, ioUringLayout: false, ioUringFixedTable: false }, SECTIONS);
-  assert.deepEqual(plan.skip.sort(), ['raw_tp/io_uring_complete', 'raw_tp/sys_exit']);
+  assert.deepEqual(plan.skip.sort(), ['raw_tp/io_uring_complete', 'tp_btf/sys_exit']);
   assert.deepEqual(plan.gaps, []);
 });
 
@@ -31,7 +31,7 @@ test('an unknown fixed file table leaves direct-descriptor opens as a gap, plain
 });
 
 test('compat syscalls on a kernel the object has no compat program for are a gap', () => {
-  const noCompat = new Set([...SECTIONS].filter((s) => s !== 'raw_tp/sys_exit'));
+  const noCompat = new Set([...SECTIONS].filter((s) => s !== 'tp_btf/sys_exit'));
   assert.deepEqual(planRoutes(ALL, noCompat).gaps, ['32-bit (compat) open syscalls, e.g. int 0x80 (not built for this architecture)']);
 });
 
@@ -45,8 +45,8 @@ test('routeGap: a missing syscall or io_uring tracepoint is no gap; any other fa
   assert.deepEqual(routeGap('raw_tp/io_uring_complete', 'EPERM'), {
     gap: 'io_uring IORING_OP_OPENAT/OPENAT2 (attach raw_tp/io_uring_complete: EPERM)',
   });
-  assert.deepEqual(routeGap('raw_tp/sys_exit', 'ENOENT'), {
-    gap: '32-bit (compat) open syscalls, e.g. int 0x80 (attach raw_tp/sys_exit: ENOENT)',
+  assert.deepEqual(routeGap('tp_btf/sys_exit', 'ENOENT'), {
+    gap: '32-bit (compat) open syscalls, e.g. int 0x80 (attach tp_btf/sys_exit: ENOENT)',
   });
 });
 
