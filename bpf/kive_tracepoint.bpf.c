@@ -177,6 +177,33 @@ int kive_tp_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	return kive_emit_open(&key, trap, flags);
 }
 
+#if defined(__TARGET_ARCH_x86)
+/*
+ * The one program of the backend on the hot path of all syscalls. As tp_btf its
+ * arguments are typed, so the syscall number is two plain loads away and no helper
+ * runs for a syscall whose number is not a 32-bit open; only then is TS_COMPAT checked
+ * (those numbers are also fstat, lseek, preadv and openat2 in the 64-bit table).
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(kive_tp_compat_exit, struct pt_regs *regs, long ret)
+{
+	struct kive_trap_key key = {};
+	struct kive_trap_value *trap;
+	struct file *f = NULL;
+	long nr = regs->orig_ax;
+
+	if (nr != KIVE_NR32_OPENAT && nr != KIVE_NR32_OPEN && nr != KIVE_NR32_OPENAT2 && nr != KIVE_NR32_CREAT &&
+	    nr != KIVE_NR32_OPEN_BY_HANDLE_AT)
+		return 0;
+	if (!(bpf_get_current_task_btf()->thread_info.status & KIVE_TS_COMPAT))
+		return 0;
+	trap = kive_fd_trap(ret, &key, &f);
+	if (!trap)
+		return 0;
+	return kive_emit_open(&key, trap, kive_compat_open_flags(regs, nr));
+}
+#endif
+
 /* raw_tp: unlike the classic tracepoint, its arguments include bprm (the new file). */
 SEC("raw_tp/sched_process_exec")
 int kive_tp_exec(struct bpf_raw_tracepoint_args *ctx)

@@ -1,13 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * 32-bit opens on x86-64 (int 0x80, sysenter, a 32-bit binary): the syscalls:sys_exit_*
- * tracepoints skip compat syscalls (arch_trace_is_compat_syscall), so these are seen at
- * raw_syscalls:sys_exit, which fires for every syscall. That makes this the one program
- * of the backend on the hot path of all syscalls. As tp_btf its arguments are typed, so
- * the syscall number is two plain loads away and no helper runs for a syscall whose
- * number is not one of the 32-bit opens; only then is TS_COMPAT checked (the numbers
- * are also fstat, lseek, preadv and openat2 in the 64-bit table).
- * Included by kive_tracepoint.bpf.c, x86 only.
+ * tracepoints skip compat syscalls (arch_trace_is_compat_syscall), so
+ * kive_tracepoint.bpf.c sees them at raw_syscalls:sys_exit, which fires for every
+ * syscall. The 32-bit numbers and flag positions it needs are here. x86 only.
  */
 #ifndef KIVE_COMPAT_H
 #define KIVE_COMPAT_H
@@ -42,26 +38,6 @@ static __always_inline __u64 kive_compat_open_flags(struct pt_regs *regs, long n
 	default: /* openat, open_by_handle_at */
 		return (__u32)regs->dx;
 	}
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(kive_tp_compat_exit, struct pt_regs *regs, long ret)
-{
-	struct kive_trap_key key = {};
-	struct kive_trap_value *trap;
-	struct file *f = NULL;
-	long nr = regs->orig_ax;
-
-	/* The hot path: every syscall of every task ends here unless it is one of these. */
-	if (nr != KIVE_NR32_OPENAT && nr != KIVE_NR32_OPEN && nr != KIVE_NR32_OPENAT2 && nr != KIVE_NR32_CREAT &&
-	    nr != KIVE_NR32_OPEN_BY_HANDLE_AT)
-		return 0;
-	if (!(bpf_get_current_task_btf()->thread_info.status & KIVE_TS_COMPAT))
-		return 0;
-	trap = kive_fd_trap(ret, &key, &f);
-	if (!trap)
-		return 0;
-	return kive_emit_open(&key, trap, kive_compat_open_flags(regs, nr));
 }
 
 #endif /* KIVE_COMPAT_H */

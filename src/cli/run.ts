@@ -10,7 +10,7 @@ import { NdjsonWriter } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
-import { gapWarning } from '../kernel/backends.ts';
+import { gapWarning } from '../kernel/backends/index.ts';
 import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
@@ -49,7 +49,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const env = { kernelId: await readKernelId(), nodeName };
     const pipeline = new AlertPipeline({
       env,
-      trapsFor: (e) => traps.trapsFor(e.ino, e.dev),
+      trapsFor: (e) => traps.trapsFor(e),
       processes: new ProcessCache(),
       stdout,
       callbacks,

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { isKiveError } from '../../src/errors.ts';
 import { CriClient, criPackageDefinition, discoverCriSocket, pidFromStatusInfo } from '../../src/runtime/cri.ts';
+import { criLifecycleDefinition } from '../helpers/cri-lifecycle.ts';
 
 test('pidFromStatusInfo reads containerd and CRI-O verbose info', () => {
   // containerd 1.6/1.7/2.x: info["info"] is a JSON object with "pid" next to the spec.
@@ -24,8 +25,17 @@ test('pidFromStatusInfo reads containerd and CRI-O verbose info', () => {
   }
 });
 
+const methodsOf = (def: ReturnType<typeof criPackageDefinition>) => Object.keys(def['runtime.v1.RuntimeService'] as object).sort();
+
+test('Kive\'s own proto has only the calls it makes; the lifecycle calls are the tests\' addition', () => {
+  assert.deepEqual(methodsOf(criPackageDefinition()), ['ContainerStatus', 'ListContainers', 'Version']);
+  assert.deepEqual(methodsOf(criLifecycleDefinition()), [
+    'ContainerStatus', 'CreateContainer', 'ListContainers', 'RemoveContainer', 'RemovePodSandbox', 'RunPodSandbox', 'StartContainer', 'StopContainer', 'StopPodSandbox', 'Version',
+  ]);
+});
+
 test('the embedded proto keeps runtime.v1 field numbers', () => {
-  const def = criPackageDefinition();
+  const def = criLifecycleDefinition();
   const fields = (name: string) => {
     const t = def[`runtime.v1.${name}`] as unknown as { type: { field: Array<{ name: string; number: number }> } };
     return Object.fromEntries(t.type.field.map((f) => [f.name, f.number]));
@@ -96,7 +106,10 @@ test('CriClient talks runtime.v1 and maps errors', async (t) => {
 
   assert.deepEqual(await cri.listContainers({ state: 'CONTAINER_RUNNING' }), [{ id: 'running', podSandboxId: 'sb', name: 'app', state: 'CONTAINER_RUNNING', labels: { a: 'b' } }]);
   assert.deepEqual((seen.at(-1) as { filter: { state: unknown } }).filter.state, { state: 'CONTAINER_RUNNING' });
-  await assert.rejects(cri.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not implemented/.test(e.message));
+  await assert.rejects(cri.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not in this client's runtime\.v1/.test(e.message));
+  const lifecycle = await CriClient.connect({ socket: fake.socket, packageDefinition: criLifecycleDefinition() });
+  t.after(() => lifecycle.close());
+  await assert.rejects(lifecycle.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not implemented/.test(e.message));
 
   cri.close();
   cri.close(); // idempotent
