@@ -10,6 +10,7 @@ import { StdoutSink } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
+import { gapWarning } from '../kernel/backends/index.ts';
 import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
@@ -82,6 +83,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles },
       'monitoring',
     );
+    const gaps = gapWarning(monitor.backend, monitor.gaps);
+    if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
     const signal = await waitForStop(monitor, log, stdoutClosed);
     if (signal === 'stdout closed') {
       code = 1;

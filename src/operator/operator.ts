@@ -25,6 +25,7 @@ import { KIVE_DATA, KIVE_POLICIES } from '../api/v1/resources.ts';
 import { PODS, objectKey, type KubeObject } from '../k8s/resource.ts';
 import type { KubeClient } from '../k8s/rest.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
+import { gapWarning } from '../kernel/backends/index.ts';
 import { CriClient } from '../runtime/cri.ts';
 import { findContainerPid } from '../runtime/pid.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
@@ -214,6 +215,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     monitor.start((events) => pipeline.handle(events));
     controller.start();
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
+    const gaps = gapWarning(monitor.backend, monitor.gaps);
+    if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
     await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   } finally {
     await controller.stop();
