@@ -39,7 +39,13 @@ $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o: test/kernel/fixtures/rejected.bpf.c
 	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 		-I$(BUILD) -Ibpf -c $< -o $@
 
-bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o
+# Test-only programs run with BPF_PROG_TEST_RUN (test/kernel/path-walk.test.ts).
+$(BUILD)/bpf-fixtures/%.bpf.o: test/kernel/fixtures/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	@mkdir -p $(BUILD)/bpf-fixtures
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+		-I$(BUILD) -Ibpf -c $< -o $@
+
+bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o $(BUILD)/bpf-fixtures/path_walk.bpf.o
 
 ts: deps
 	$(TSC) -p tsconfig.json
@@ -69,3 +75,9 @@ include $(wildcard mk/*.mk)
 .PHONY: crds
 crds: deps
 	$(NODE) -e "import('./src/api/v1/crds.ts').then((m) => { for (const { file, crd } of m.CRD_FILES) require('node:fs').writeFileSync('deploy/crds/' + file, m.crdYaml(crd)); })"
+
+# The generated tables in docs/*.md (backends.md from src/kernel/backends/); unit tests
+# check they are current.
+.PHONY: docs
+docs: deps
+	$(NODE) scripts/gen-docs.ts

@@ -4,9 +4,10 @@
  * the event record, counter indexes and sizes. Fixed-size fields only, explicit
  * padding, no pointers, so the same bytes mean the same thing on both sides.
  *
- * Keep in sync with src/kernel/event.ts (decoder and sizes) and src/kernel/dev.ts
- * (device encoding). test/kernel/layout.test.ts checks the offsets below against the
- * BTF of the compiled objects, so a change here that is not mirrored there fails.
+ * The TypeScript side is src/kernel/contract.ts (every size, offset, flag, op and
+ * counter index below; device encoding in src/kernel/dev.ts). test/kernel/layout.test.ts
+ * checks that module against the BTF of the compiled objects, so a change here that is
+ * not mirrored there fails.
  */
 #ifndef KIVE_H
 #define KIVE_H
@@ -14,12 +15,15 @@
 /* Default capacity of the trap map; userspace may change it before load. */
 #define KIVE_MAX_TRAPS_DEFAULT 65536
 
-#define KIVE_COMM_LEN 16
-/* Process context tail: bytes of argv, exe path and cwd path copied per event. */
-#define KIVE_ARGS_LEN 256
-#define KIVE_PATH_LEN 256
-/* How many path components the bounded dentry walk climbs before giving up. */
-#define KIVE_PATH_DEPTH 24
+/* Enums rather than #defines so that they reach the BTF the layout test reads. */
+enum kive_limit {
+	KIVE_COMM_LEN = 16,
+	/* Process context tail: bytes of argv, exe path and cwd path copied per event. */
+	KIVE_ARGS_LEN = 256,
+	KIVE_PATH_LEN = 256,
+	/* How many path components the bounded dentry walk climbs before giving up. */
+	KIVE_PATH_DEPTH = 24,
+};
 
 /*
  * Trap key: the identity of a file on one kernel. dev is the kernel's encoding of the
@@ -32,9 +36,9 @@ struct kive_trap_key {
 	__u32 pad;
 };
 
-/* Trap value: trap_id is chosen by userspace and echoed in every event. */
+/* Trap value: slot is chosen by userspace and echoed in every event. */
 struct kive_trap_value {
-	__u32 trap_id;
+	__u32 slot;
 	__u32 flags; /* reserved, must be zero */
 };
 
@@ -54,10 +58,12 @@ enum kive_op {
 #define KIVE_MAY_OPEN 0x20
 
 /* kive_event.flags */
-#define KIVE_EVF_CONTEXT 0x1    /* a struct kive_event_ctx tail follows the header */
-#define KIVE_EVF_ARGS_TRUNC 0x2 /* argv was longer than KIVE_ARGS_LEN or unreadable */
-#define KIVE_EVF_EXE_TRUNC 0x4  /* exe path deeper/longer than the walk allows */
-#define KIVE_EVF_CWD_TRUNC 0x8  /* cwd path deeper/longer than the walk allows */
+enum kive_event_flag {
+	KIVE_EVF_CONTEXT = 0x1,    /* a struct kive_event_ctx tail follows the header */
+	KIVE_EVF_ARGS_TRUNC = 0x2, /* argv was longer than KIVE_ARGS_LEN or unreadable */
+	KIVE_EVF_EXE_TRUNC = 0x4,  /* exe path deeper/longer than the walk allows */
+	KIVE_EVF_CWD_TRUNC = 0x8,  /* cwd path deeper/longer than the walk allows */
+};
 
 /*
  * One event, the header of every ring buffer record (80 bytes). ts_ns is
@@ -74,7 +80,7 @@ struct kive_event {
 	__u32 tgid;
 	__u32 uid;
 	__u32 gid;
-	__u32 trap_id;
+	__u32 slot; /* the matching trap's kive_trap_value.slot */
 	__u16 op;
 	__u16 flags;
 	__u16 args_len; /* valid bytes in ctx.args (NUL-separated argv) */

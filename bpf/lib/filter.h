@@ -9,7 +9,7 @@
  *   1. build the (ino, dev) key from the inode          two CO-RE reads
  *   2. look it up in kive_traps                         one hash lookup; a miss returns
  *   3. reserve a ring buffer record                     a failure counts `dropped`
- *   4. fill the header (ids, comm, cgroup, trap id)     only for a match
+ *   4. fill the header (ids, comm, cgroup, trap slot)   only for a match
  *   5. optionally fill the process context tail         argv, exe and cwd (path.h)
  *   6. submit, waking the reader only on threshold      counts `emitted`
  * A match is never lost silently: it is either submitted or counted as dropped.
@@ -54,12 +54,16 @@ struct {
 /*
  * Keeps the contract's types in the object's BTF even though every function using them
  * is inlined: test/kernel/layout.test.ts checks the TypeScript decoder against them.
- * About 860 bytes of rodata, never read (a pointer member would only emit a FWD).
+ * About 900 bytes of rodata, never read (a pointer member would only emit a FWD).
  */
 struct kive_btf_anchor {
 	struct kive_event_ctx event;
+	struct kive_trap_key key;
+	struct kive_trap_value value;
 	enum kive_op op;
 	enum kive_counter counter;
+	enum kive_event_flag flag;
+	enum kive_limit limit;
 };
 const volatile struct kive_btf_anchor kive_btf_anchor = {};
 
@@ -104,7 +108,7 @@ static __always_inline void kive_fill_header(struct kive_event *e, const struct 
 	e->tgid = pid_tgid >> 32;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
-	e->trap_id = trap->trap_id;
+	e->slot = trap->slot;
 	e->op = op;
 	e->flags = 0;
 	e->args_len = 0;
@@ -155,7 +159,7 @@ static __always_inline struct kive_trap_value *kive_lookup_inode(struct inode *i
 	return bpf_map_lookup_elem(&kive_traps, key);
 }
 
-/* Steps 1-3 for hooks that know the mask up front. */
+/* The whole pipeline (steps 1-6) for hooks that know the mask up front. */
 static __always_inline int kive_filter_inode(struct inode *inode, __u32 mask, __u16 op)
 {
 	struct kive_trap_key key = {};

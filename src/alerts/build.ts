@@ -31,12 +31,19 @@ export interface ProcessDetails {
   binary: string;
   cwd: string;
   arguments: string;
+  /**
+   * Which of the three fields above are incomplete: taken from the kernel's capture
+   * when it was cut short (KIVE_EVF_*_TRUNC). Absent or empty: all are whole.
+   */
+  truncated?: readonly TruncatedProcessField[];
 }
+
+export type TruncatedProcessField = 'binary' | 'cwd' | 'arguments';
 
 /** Alert as built: the v1 fields plus a few Kive extensions (allowed by the schema). */
 export type KiveAlert = KiveAlertV1 & {
   metadata: KiveAlertV1['metadata'] & { device: number; operation: string };
-  process: KiveAlertV1['process'] & { comm: string };
+  process: KiveAlertV1['process'] & { comm: string; truncated?: TruncatedProcessField[] };
 };
 
 declare global {
@@ -89,6 +96,8 @@ export function buildAlert(
       cwd: process.cwd,
       arguments: process.arguments,
       comm: event.comm,
+      // Only when something was cut, so that whole alerts keep their v1 shape exactly.
+      ...(process.truncated?.length ? { truncated: [...process.truncated] } : {}),
     },
   };
 }

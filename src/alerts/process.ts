@@ -11,10 +11,10 @@
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { splitArgs, type KernelEvent } from '../kernel/event.ts';
-import type { ProcessDetails } from './build.ts';
+import type { ProcessDetails, TruncatedProcessField } from './build.ts';
 
 /** The event fields process details come from; exe, cwd and args when the kernel captured them. */
-export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args'>;
+export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args' | 'truncated'>;
 
 export interface ProcFs {
   readlink(path: string): string;
@@ -94,10 +94,14 @@ export class ProcessCache {
       } catch {
         // cwd can be unreadable (e.g. a zombie); keep the rest.
       }
+      const truncated: TruncatedProcessField[] = [];
+      if (!cwd && event.truncated?.includes('cwd')) truncated.push('cwd');
+      if (argv.length === 0 && event.truncated?.includes('args')) truncated.push('arguments');
       return {
         binary,
         cwd: cwd || event.cwd || '',
         arguments: argv.length > 0 ? argumentsFromArgv(argv) : argumentsFromArgv(event.args ?? []),
+        ...(truncated.length > 0 ? { truncated } : {}),
       };
     } catch {
       return undefined; // exited, or a kernel thread without exe
@@ -106,9 +110,14 @@ export class ProcessCache {
 }
 
 function fromKernel(event: ProcessEventFields): ProcessDetails {
+  const truncated: TruncatedProcessField[] = [];
+  if (event.truncated?.includes('exe')) truncated.push('binary');
+  if (event.truncated?.includes('cwd')) truncated.push('cwd');
+  if (event.truncated?.includes('args')) truncated.push('arguments');
   return {
     binary: event.exe || event.comm,
     cwd: event.cwd ?? '',
     arguments: argumentsFromArgv(event.args ?? []),
+    ...(truncated.length > 0 ? { truncated } : {}),
   };
 }

@@ -10,12 +10,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KiveError, isKiveError } from '../errors.ts';
-import { BACKEND_PREFERENCE, selectBackend, type BackendName, type ProbeResult } from './backends.ts';
+import { BACKENDS, backendSpec, selectBackend, type BackendName, type ProbeResult } from './backends/index.ts';
 import { decodeEvent, type KernelEvent } from './event.ts';
 import { bpf, errnoName } from './libbpf.ts';
-import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './loader.ts';
+import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './object-loader.ts';
 import { RingReader } from './ringbuf.ts';
-import type { FileKey, TrapMap } from './contract.ts';
+import { COUNTERS, decodeTrapKey, decodeTrapValue, encodeTrapKey, encodeTrapValue, TRAP_KEY_SIZE, TRAP_VALUE_SIZE, type FileKey, type TrapMap } from './contract.ts';
 
 export { selectBackend };
 export type { BackendName, FileKey, KernelEvent, ProbeResult, TrapMap };
@@ -27,13 +27,16 @@ export interface MonitorOptions {
   maxTraps?: number;
   /** Ring buffer data size: a power of two, at least one page. Default 4 MiB. */
   ringBufferBytes?: number;
-  /** Where kive_<backend>.bpf.o live. Default <repo>/build/bpf, or $KIVE_BPF_OBJECT_DIR. */
+  /** Where kive_<backend>.bpf.o live. Default $KIVE_BPF_OBJECT_DIR if set, else <repo>/build/bpf. */
   objectDir?: string;
-  /** Kive extension: copy argv, exe and cwd into each event. Default true. */
+  /** Copy argv, exe and cwd into each event (the 768-byte context tail). Default true. */
   captureContext?: boolean;
-  /** Kive extension: force a reader wake-up per this many unread bytes. Default ring/16. */
+  /**
+   * Wake the reader each time the unread data crosses a multiple of this many bytes;
+   * below it, records wait for the poll timer. Default ring/16, at least 4096.
+   */
   wakeupBytes?: number;
-  /** Kive extension: how often the reader collects un-signalled records. Default 10 ms. */
+  /** How often the reader drains records that did not wake it. Default 10 ms. */
   pollIntervalMs?: number;
 }
 
@@ -66,8 +69,6 @@ function isRefusal(err: unknown): boolean {
   );
 }
 
-const KEY_SIZE = 16;
-const VALUE_SIZE = 8;
 const BPF_ANY = 0;
 
 export class FileMonitor implements TrapMap {
@@ -78,8 +79,8 @@ export class FileMonitor implements TrapMap {
   #pollIntervalMs: number;
   #closed = false;
   // Reused for every map call: map syscalls copy keys and values in and out.
-  #key = Buffer.alloc(KEY_SIZE);
-  #value = Buffer.alloc(VALUE_SIZE);
+  #key = Buffer.alloc(TRAP_KEY_SIZE);
+  #value = Buffer.alloc(TRAP_VALUE_SIZE);
 
   private constructor(loaded: LoadedBackend, ring: RingReader, pollIntervalMs: number) {
     this.backend = loaded.backend;
@@ -102,19 +103,19 @@ export class FileMonitor implements TrapMap {
       checkPrivileges();
       const reasons: string[] = [];
       let found: LoadedBackend | null = null;
-      for (const name of BACKEND_PREFERENCE) {
+      for (const spec of BACKENDS) {
         try {
-          found = loadBackend(name, opts);
+          found = loadBackend(spec, opts);
           break;
         } catch (err) {
           if (!isRefusal(err)) throw err;
-          reasons.push(`${name}: ${(err as Error).message}`);
+          reasons.push(`${spec.name}: ${(err as Error).message}`);
         }
       }
       if (!found) throw new KiveError('KIVE_BACKEND_UNSUPPORTED', `open monitor: no backend works on this kernel (${reasons.join('; ')})`);
       loaded = found;
     } else {
-      loaded = loadBackend(wanted, opts);
+      loaded = loadBackend(backendSpec(wanted), opts);
     }
     let ring: RingReader;
     try {
@@ -131,23 +132,11 @@ export class FileMonitor implements TrapMap {
     return this.#loaded;
   }
 
-  #encodeKey(key: FileKey): Buffer {
-    if (key.ino < 0n || key.ino > 0xffffffffffffffffn) throw new RangeError(`inode ${key.ino} out of range`);
-    if (!Number.isInteger(key.dev) || key.dev < 0 || key.dev > 0xffffffff) throw new RangeError(`dev ${key.dev} out of range`);
-    this.#key.writeBigUInt64LE(key.ino, 0);
-    this.#key.writeUInt32LE(key.dev, 8);
-    this.#key.writeUInt32LE(0, 12);
-    return this.#key;
-  }
-
   /** Adds or replaces a trap. Throws KIVE_MAP_FULL when the map is at capacity. */
   setTrap(key: FileKey, slot: number): void {
     const l = this.#live('set trap');
-    if (!Number.isInteger(slot) || slot < 0 || slot > 0xffffffff) throw new RangeError(`trap slot ${slot} out of range`);
-    const k = this.#encodeKey(key);
-    this.#value.writeUInt32LE(slot, 0);
-    this.#value.writeUInt32LE(0, 4);
-    const rc = bpf.mapUpdate(l.trapsFd, k, this.#value, BPF_ANY);
+    encodeTrapValue(slot, this.#value);
+    const rc = bpf.mapUpdate(l.trapsFd, encodeTrapKey(key, this.#key), this.#value, BPF_ANY);
     if (rc === 0) return;
     if (errnoName(rc) === 'E2BIG') {
       throw new KiveError('KIVE_MAP_FULL', `set trap ${key.ino}@${key.dev}: trap map is full (raise maxTraps)`);
@@ -158,17 +147,17 @@ export class FileMonitor implements TrapMap {
   /** Removes a trap; false when there was none. */
   deleteTrap(key: FileKey): boolean {
     const l = this.#live('delete trap');
-    const rc = bpf.mapDelete(l.trapsFd, this.#encodeKey(key));
+    const rc = bpf.mapDelete(l.trapsFd, encodeTrapKey(key, this.#key));
     if (rc === 0) return true;
     if (errnoName(rc) === 'ENOENT') return false;
     throw new KiveError('KIVE_LIBBPF', `delete trap ${key.ino}@${key.dev}: ${errnoName(rc)}`);
   }
 
-  listTraps(): Array<{ key: FileKey; trapId: number }> {
+  listTraps(): Array<{ key: FileKey; slot: number }> {
     const l = this.#live('list traps');
-    const out: Array<{ key: FileKey; trapId: number }> = [];
-    const cur = Buffer.alloc(KEY_SIZE);
-    const next = Buffer.alloc(KEY_SIZE);
+    const out: Array<{ key: FileKey; slot: number }> = [];
+    const cur = Buffer.alloc(TRAP_KEY_SIZE);
+    const next = Buffer.alloc(TRAP_KEY_SIZE);
     let first = true;
     // A key deleted concurrently makes get_next_key restart from the beginning; the
     // Set keeps the listing free of duplicates in that case.
@@ -180,7 +169,7 @@ export class FileMonitor implements TrapMap {
       if (seen.has(id)) continue;
       seen.add(id);
       if (bpf.mapLookup(l.trapsFd, cur, this.#value) !== 0) continue;
-      out.push({ key: { ino: cur.readBigUInt64LE(0), dev: cur.readUInt32LE(8) }, trapId: this.#value.readUInt32LE(0) });
+      out.push({ key: decodeTrapKey(cur), slot: decodeTrapValue(this.#value) });
     }
     return out;
   }
@@ -203,7 +192,7 @@ export class FileMonitor implements TrapMap {
       for (let i = 0; i < cpus; i++) s += buf.readBigUInt64LE(8 * i);
       return s;
     };
-    return { emitted: sum(0), dropped: sum(1) };
+    return { emitted: sum(COUNTERS.emitted), dropped: sum(COUNTERS.dropped) };
   }
 
   /**
@@ -262,14 +251,14 @@ export async function probeBackends(options: { objectDir?: string } = {}): Promi
   checkPrivileges();
   const opts = loadOptions({ objectDir: options.objectDir, maxTraps: 1, ringBufferBytes: 64 * 1024 });
   const results: ProbeResult[] = [];
-  for (const backend of BACKEND_PREFERENCE) {
+  for (const spec of BACKENDS) {
     try {
-      const loaded = loadBackend(backend, opts);
-      results.push({ backend, supported: true, attachPoint: loaded.attachedTo });
+      const loaded = loadBackend(spec, opts);
+      results.push({ backend: spec.name, supported: true, attachPoint: loaded.attachedTo });
       loaded.close();
     } catch (err) {
       if (!isRefusal(err) && !isKiveError(err, 'KIVE_BPF_OBJECT_MISSING')) throw err;
-      results.push({ backend, supported: false, reason: (err as Error).message });
+      results.push({ backend: spec.name, supported: false, reason: (err as Error).message });
     }
   }
   return results;

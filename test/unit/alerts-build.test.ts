@@ -56,9 +56,23 @@ test('the hot-path serializer writes exactly JSON.stringify(buildAlert(...)), by
     { ...trap, policyName: '', containerId: '', containerName: '', podName: '', podNamespace: '' },
   ];
   const events = [event, { ...event, ino: (1n << 63n) + 1n, dev: 0, mask: 0, op: 'exec', comm: 'a"b' }, { ...event, ino: 0n, pid: 1, tgid: 2, uid: 65534, gid: 65534 }];
-  const procs = [proc, { binary: '', cwd: '', arguments: '' }, { binary: '/bin/x y', cwd: '/tmp/\u0001', arguments: '--a="1"' }];
+  const procs = [
+    proc,
+    { binary: '', cwd: '', arguments: '' },
+    { binary: '/bin/x y', cwd: '/tmp/\u0001', arguments: '--a="1"' },
+    { ...proc, truncated: ['binary', 'cwd', 'arguments'] as const },
+    { ...proc, truncated: [] },
+  ];
   const envs = [env, { kernelId: 'k', nodeName: '' }];
   for (const t of traps) for (const e of events) for (const p of procs) for (const v of envs) for (const ms of [0, 1_795_240_425_547, 1_795_240_425_547]) {
     assert.equal(serializeAlert(t, e, p, v, ms), JSON.stringify(buildAlert(t, e, p, v, ms)));
   }
+});
+
+test('truncated process fields are listed in process.truncated, and only when there are any', () => {
+  const cut = buildAlert(trap, event, { ...proc, truncated: ['cwd', 'arguments'] }, env, 0);
+  assertKiveAlertV1(cut);
+  assert.deepEqual(cut.process.truncated, ['cwd', 'arguments']);
+  assert.ok(!('truncated' in buildAlert(trap, event, proc, env, 0).process));
+  assert.ok(!('truncated' in buildAlert(trap, event, { ...proc, truncated: [] }, env, 0).process));
 });
