@@ -14,6 +14,7 @@ import { gapWarning } from '../kernel/backends/index.ts';
 import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
+import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts';
 import { HostTrapSet } from '../standalone/host-traps.ts';
 
 export interface RunOptions {
@@ -39,13 +40,13 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const policies: KivePolicy[] = [];
   for (const file of opts.policyFiles) policies.push(...(await loadPolicyFile(file)));
 
+  const env = { kernelId: await readKernelId(), nodeName: opts.nodeName ?? hostname() };
+
   // 2. The kernel side: load, verify and attach the best (or the chosen) backend.
   const monitor = await FileMonitor.open({
     backend: opts.backend,
     ...(opts.maxTraps !== undefined ? { maxTraps: opts.maxTraps } : {}),
   });
-  const nodeName = opts.nodeName ?? hostname();
-  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log });
   // A reader that closes stdout (`kive run | head`) ends stdout, not the monitor, when a
   // trap has a callback: alerts still reach someone. With no callback nothing would, and
   // a monitor that alerts no one must not look alive: stop, exit 1 (docs/alerts.md).
@@ -63,14 +64,25 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const callbacks = new CallbackSink({ log });
   let pipeline: AlertPipeline | undefined;
   let code = 0;
+  let fileChanges = 0;
+  // A move, delete, replace, link, chmod or truncate of a trapped file is an alert too.
+  const onFileChange = (change: FileChange): void => {
+    const line = JSON.stringify(fileChangeAlert(change, env, Date.now()));
+    fileChanges++;
+    stdout.pushLine(line);
+    stdout.flush();
+    if (change.trap.callback) callbacks.send(change.trap.callback, line);
+  };
+  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange });
   try {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
-    const env = { kernelId: await readKernelId(), nodeName };
     const live = new AlertPipeline({
       env,
-      trapsFor: (e) => traps.trapsFor(e),
+      // Kive's own look at a trapped file (the inotify watch that follows it checks read
+      // permission, which the permission-hook backends report) is not an access.
+      trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
       processes: new ProcessCache(),
       stdout,
       callbacks,
@@ -80,7 +92,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     // 4. Consume events until a signal arrives.
     monitor.start((events) => live.handle(events));
     log.info(
-      { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles },
+      { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
     );
     const gaps = gapWarning(monitor.backend, monitor.gaps);
@@ -90,7 +102,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       code = 1;
       log.error({}, 'stdout is closed and no trap has a callback: no one would receive alerts; stopping');
     }
-    log.info({ signal, alerts: live.alerts, ...countersForLog(monitor) }, 'stopping');
+    log.info({ signal, alerts: live.alerts, fileChanges, ...countersForLog(monitor) }, 'stopping');
   } finally {
     // 5. One cleanup path for every exit: detach from the kernel, then give the sinks a
     //    bounded time to deliver what they hold. The stop line has the exact outcomes.
