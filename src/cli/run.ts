@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { AlertPipeline } from '../alerts/pipeline.ts';
 import { CallbackSink } from '../alerts/callback.ts';
+import { LossReporter } from '../alerts/lost.ts';
 import { ProcessCache } from '../alerts/process.ts';
 import { NdjsonWriter } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
@@ -41,6 +42,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped'),
   });
   const callbacks = new CallbackSink({ log });
+  let losses: LossReporter | undefined;
   try {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
@@ -54,16 +56,21 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       callbacks,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
-    // 4. Consume events until a signal arrives.
+    // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
+    losses = new LossReporter({ source: monitor, trapsFor: (ino, dev) => traps.trapsFor(ino, dev), env, stdout, callbacks, log });
     monitor.start((events) => pipeline.handle(events));
+    losses.start();
     log.info(
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles },
       'monitoring',
     );
-    const signal = await waitForStop(monitor, log);
-    log.info({ signal, alerts: pipeline.alerts, ...countersForLog(monitor) }, 'stopping');
+    const signal = await waitForStop();
+    monitor.drainNow();
+    losses.stop();
+    log.info({ signal, alerts: pipeline.alerts, lost: losses.lost, ...countersForLog(monitor) }, 'stopping');
   } finally {
     // 5. One cleanup path for every exit: detach from the kernel, flush what we have.
+    losses?.stop();
     traps.close();
     await monitor.close();
     await callbacks.close();
@@ -72,24 +79,14 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   return 0;
 }
 
-function countersForLog(monitor: FileMonitor): { emitted: string; dropped: string } {
-  const c = monitor.counters();
-  return { emitted: c.emitted.toString(), dropped: c.dropped.toString() };
+function countersForLog(monitor: FileMonitor): Record<string, string> {
+  return Object.fromEntries(Object.entries(monitor.counters()).map(([k, v]) => [k, v.toString()]));
 }
 
-/** Waits for SIGINT/SIGTERM, reporting kernel-side drops as they happen. */
-function waitForStop(monitor: FileMonitor, log: Logger): Promise<string> {
-  let reportedDrops = 0n;
-  const watchDrops = setInterval(() => {
-    const { dropped } = monitor.counters();
-    if (dropped > reportedDrops) {
-      log.error({ dropped: dropped.toString(), new: (dropped - reportedDrops).toString() }, 'kernel ring buffer was full: events dropped');
-      reportedDrops = dropped;
-    }
-  }, 1_000);
+/** Waits for SIGINT/SIGTERM. */
+function waitForStop(): Promise<string> {
   return new Promise((resolve) => {
     const stop = (sig: string) => {
-      clearInterval(watchDrops);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       resolve(sig);

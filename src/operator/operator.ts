@@ -8,6 +8,7 @@
 
 import type { Writable } from 'node:stream';
 import { AlertPipeline } from '../alerts/pipeline.ts';
+import { LossReporter } from '../alerts/lost.ts';
 import { CallbackSink } from '../alerts/callback.ts';
 import { ProcessCache } from '../alerts/process.ts';
 import { NdjsonWriter } from '../alerts/stdout.ts';
@@ -193,6 +194,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
   });
   const stdout = new NdjsonWriter(opts.alertsOut ?? process.stdout, { onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped') });
   const callbacks = new CallbackSink({ log });
+  let losses: LossReporter | undefined;
   try {
     controller.watch(data);
     controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
@@ -202,8 +204,10 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     // the map becomes exactly the KiveData of this kernel.
     monitor.clearTraps();
     for (const k of data.store.keys()) controller.enqueue(k);
+    const env = { kernelId: opts.kernelId, nodeName: opts.nodeName };
+    losses = new LossReporter({ source: monitor, trapsFor: (ino, dev) => index.trapsFor(ino, dev), env, stdout, callbacks, log });
     const pipeline = new AlertPipeline({
-      env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
+      env,
       trapsFor: (e) => index.trapsFor(e.ino, e.dev),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
       stdout,
@@ -211,10 +215,15 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
     monitor.start((events) => pipeline.handle(events));
+    losses.start();
     controller.start();
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
     await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   } finally {
+    if (losses) {
+      monitor.drainNow();
+      losses.stop();
+    }
     await controller.stop();
     await data.stop();
     await monitor.close();
