@@ -82,3 +82,9 @@ include $(wildcard mk/*.mk)
 .PHONY: crds
 crds: deps
 	$(NODE) -e "import('./src/api/v1/crds.ts').then((m) => { for (const { file, crd } of m.CRD_FILES) require('node:fs').writeFileSync('deploy/crds/' + file, m.crdYaml(crd)); })"
+
+# The generated tables in docs/*.md (backends.md from src/kernel/backends/); unit tests
+# check they are current.
+.PHONY: docs
+docs: deps
+	$(NODE) scripts/gen-docs.ts

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isBackendName, type BackendName } from '../src/kernel/backends.ts';
+import { isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
 import { decodeEvent, EVENT_CTX_SIZE, EVENT_SIZE } from '../src/kernel/event.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { enableBpfStats } from '../src/kernel/stats.ts';
@@ -97,9 +97,9 @@ export async function measureEvents(opts: { backend?: BackendName | 'auto'; even
       let p0: { t: bigint; n: bigint };
       let p1: { t: bigint; n: bigint };
       try {
-        p0 = totalRuns(m);
+        p0 = totalRuns(m.programs);
         await openLoop(file, Math.min(events, 50_000));
-        p1 = totalRuns(m);
+        p1 = totalRuns(m.programs);
       } finally {
         restoreStats();
       }

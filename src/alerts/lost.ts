@@ -78,7 +78,8 @@ export function buildLostAlert(files: readonly FileLoss[], unattributed: number,
 
 export interface LossReporterOptions {
   source: LossSource;
-  trapsFor: (ino: bigint, dev: number) => readonly TrapContext[];
+  /** The traps watching a file now. */
+  trapsFor: (key: FileKey) => readonly TrapContext[];
   env: AlertEnvironment;
   stdout: NdjsonWriter;
   callbacks?: CallbackSink;
@@ -122,7 +123,7 @@ export class LossReporter {
     // it had no file (a full drop map, or a race with our delete): that is `unattributed`.
     const dropped = Number(source.counters().dropped);
     const drops = source.takeDrops();
-    const files = drops.map((d) => ({ key: d.key, traps: trapsFor(d.key.ino, d.key.dev), lost: Number(d.lost) }));
+    const files = drops.map((d) => ({ key: d.key, traps: trapsFor(d.key), lost: Number(d.lost) }));
     this.#attributed += files.reduce((n, f) => n + f.lost, 0);
     const stray = Math.max(0, dropped - this.#attributed - this.#strayReported);
     this.#strayReported += stray;

@@ -3,12 +3,13 @@
 
 import { parseArgs } from 'node:util';
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
+import { BACKEND_CHOICES, parseBackendChoice } from '../kernel/backends/index.ts';
 import { createLogger } from '../log.ts';
 
 const USAGE = `usage: kive <command> [options]
 
 commands:
-  run --policy FILE [--policy FILE...] [--backend auto|fentry|kprobe|tracepoint]
+  run --policy FILE [--policy FILE...] [--backend ${BACKEND_CHOICES.join('|')}]
       [--max-traps N] [--node-name NAME]
                  monitor files on this host; KiveAlerts go to stdout as NDJSON
   probe          print which eBPF backends this kernel supports, and why not
@@ -20,8 +21,6 @@ commands:
                  the environment); see docs/operator.md
 
 Logs go to stderr as JSON; set KIVE_LOG_LEVEL (debug, info, warn, error).`;
-
-const BACKENDS = ['auto', 'fentry', 'kprobe', 'tracepoint'] as const;
 
 function usage(message: string): KiveError {
   return new KiveError('KIVE_USAGE', message);
@@ -50,8 +49,7 @@ async function main(argv: string[]): Promise<number> {
         allowPositionals: false,
       });
       if (!values.policy || values.policy.length === 0) throw usage('run needs --policy FILE');
-      const backend = values.backend as (typeof BACKENDS)[number];
-      if (!BACKENDS.includes(backend)) throw usage(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
+      const backend = parseBackendChoice(values.backend);
       const { runCommand } = await import('./run.ts');
       const maxTraps = positiveInt('max-traps', values['max-traps']);
       return runCommand({

@@ -7,12 +7,10 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KiveError } from '../errors.ts';
 import { KubeClient } from '../k8s/rest.ts';
-import type { BackendName } from '../kernel/monitor.ts';
+import { parseBackendChoice } from '../kernel/backends/index.ts';
 import { createLogger } from '../log.ts';
 import { runOperator } from '../operator/operator.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
-
-const BACKENDS = ['auto', 'fentry', 'kprobe', 'tracepoint'];
 
 function ms(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -47,7 +45,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   });
   const nodeName = values['node-name'] ?? process.env.NODE_NAME;
   if (!nodeName) throw new KiveError('KIVE_USAGE', 'operator needs the node name: set NODE_NAME or --node-name');
-  if (!BACKENDS.includes(values.backend)) throw new KiveError('KIVE_USAGE', `--backend must be one of ${BACKENDS.join(', ')}`);
+  const backend = parseBackendChoice(values.backend);
   const kc = new KubeConfig();
   if (values.kubeconfig !== undefined) kc.loadFromFile(values.kubeconfig);
   else kc.loadFromDefault(); // in-cluster service account, else $KUBECONFIG / ~/.kube/config
@@ -75,7 +73,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       discover: !values['disable-discover'],
       loader: !values['disable-loader'],
       podController: !values['disable-pod-controller'],
-      backend: values.backend as BackendName | 'auto',
+      backend,
       log,
       ...(maxTraps !== undefined ? { maxTraps } : {}),
       ...(kernelGraceMs !== undefined ? { kernelGraceMs } : {}),

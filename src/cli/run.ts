@@ -50,14 +50,14 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const env = { kernelId: await readKernelId(), nodeName };
     const pipeline = new AlertPipeline({
       env,
-      trapsFor: (e) => traps.trapsFor(e.ino, e.dev),
+      trapsFor: (e) => traps.trapsFor(e),
       processes: new ProcessCache(),
       stdout,
       callbacks,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
     // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
-    losses = new LossReporter({ source: monitor, trapsFor: (ino, dev) => traps.trapsFor(ino, dev), env, stdout, callbacks, log });
+    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
     monitor.start((events) => pipeline.handle(events));
     losses.start();
     log.info(

@@ -18,11 +18,6 @@ export function labelIndex<T extends KubeObject>(label: string): IndexFunc<T> {
   };
 }
 
-/** Indexes objects by namespace ('' for cluster-wide objects). */
-export function namespaceIndex<T extends KubeObject>(): IndexFunc<T> {
-  return (obj) => [obj.metadata?.namespace ?? ''];
-}
-
 export class Store<T extends KubeObject> {
   readonly #items = new Map<string, T>();
   readonly #indexers: ReadonlyMap<string, IndexFunc<T>>;
@@ -36,11 +31,6 @@ export class Store<T extends KubeObject> {
 
   get(key: string): T | undefined {
     return this.#items.get(key);
-  }
-
-  /** get() by parts; namespace undefined for cluster-wide objects. */
-  getByName(name: string, namespace?: string): T | undefined {
-    return this.#items.get(namespace === undefined || namespace === '' ? name : `${namespace}/${name}`);
   }
 
   list(): T[] {

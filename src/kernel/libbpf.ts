@@ -1,7 +1,7 @@
 // Thin typed binding to libbpf.so.1 (Debian's 1.1.2) and the few libc calls the ring
 // buffer reader needs, through koffi. Nothing here owns anything: callers get raw
-// handles (bigint pointers, numeric fds) and the loader (loader.ts) decides who closes
-// what. libbpf is the only thing that parses ELF and BTF; this file only reads the few
+// handles (bigint pointers, numeric fds) and the object loader (object-loader.ts)
+// decides who closes what. libbpf is the only thing that parses ELF and BTF; this file only reads the few
 // fixed-layout BTF records (struct btf_type, btf_param, btf_var_secinfo) that libbpf's
 // own API hands out, as libbpf's btf.h documents them.
 //
@@ -9,7 +9,6 @@
 // NULL (null here) and set errno.
 
 import koffi from 'koffi';
-import { constants as osConstants } from 'node:os';
 
 /** Opaque libbpf handles (`struct bpf_object *` ...), as koffi returns pointers. */
 export type Ptr = bigint;
@@ -126,18 +125,13 @@ export function pageSize(): number {
   return libcCalls.sysconf(30 /* _SC_PAGESIZE */);
 }
 
-/** errno of the last failed call, and its symbolic name ("EPERM"). */
+/** errno left by the last failed libbpf or libc call (positive). */
 export function lastErrno(): number {
   return koffi.errno();
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name] as const),
-);
-
-export function errnoName(errno: number): string {
-  return errnoNames.get(Math.abs(errno)) ?? `errno ${Math.abs(errno)}`;
-}
+// The one errno -> name table lives in errors.ts; re-exported for the kernel modules.
+export { errnoName } from '../errors.ts';
 
 /** Pointer + byte offset, for koffi.view/decode on memory libbpf owns. */
 export function view(ptr: Ptr, len: number): ArrayBuffer {

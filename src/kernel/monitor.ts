@@ -10,10 +10,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KiveError, isKiveError } from '../errors.ts';
-import { BACKEND_PREFERENCE, selectBackend, type BackendName, type ProbeResult } from './backends.ts';
+import { BACKENDS, backendSpec, selectBackend, type BackendName, type ProbeResult } from './backends/index.ts';
 import { decodeEvent, type KernelEvent } from './event.ts';
 import { bpf, errnoName } from './libbpf.ts';
-import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './loader.ts';
+import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './object-loader.ts';
 import { RingReader } from './ringbuf.ts';
 import { COUNTER_MAX, COUNTERS, DROPS_VALUE_SIZE, decodeTrapKey, decodeTrapValue, encodeTrapKey, encodeTrapValue, TRAP_KEY_SIZE, TRAP_VALUE_SIZE, type CounterName, type FileKey, type TrapMap } from './contract.ts';
 
@@ -27,13 +27,16 @@ export interface MonitorOptions {
   maxTraps?: number;
   /** Ring buffer data size: a power of two, at least one page. Default 4 MiB. */
   ringBufferBytes?: number;
-  /** Where kive_<backend>.bpf.o live. Default <repo>/build/bpf, or $KIVE_BPF_OBJECT_DIR. */
+  /** Where kive_<backend>.bpf.o live. Default $KIVE_BPF_OBJECT_DIR if set, else <repo>/build/bpf. */
   objectDir?: string;
-  /** Kive extension: copy argv, exe and cwd into each event. Default true. */
+  /** Copy argv, exe and cwd into each event (the 768-byte context tail). Default true. */
   captureContext?: boolean;
-  /** Kive extension: force a reader wake-up per this many unread bytes. Default ring/16. */
+  /**
+   * Wake the reader each time the unread data crosses a multiple of this many bytes;
+   * below it, records wait for the poll timer. Default ring/16, at least 4096.
+   */
   wakeupBytes?: number;
-  /** Kive extension: how often the reader collects un-signalled records. Default 10 ms. */
+  /** How often the reader drains records that did not wake it. Default 10 ms. */
   pollIntervalMs?: number;
   /**
    * Kernel aggregation window (bpf/lib/flood.h): repeats of one process's access to one
@@ -121,19 +124,19 @@ export class FileMonitor implements TrapMap {
       checkPrivileges();
       const reasons: string[] = [];
       let found: LoadedBackend | null = null;
-      for (const name of BACKEND_PREFERENCE) {
+      for (const spec of BACKENDS) {
         try {
-          found = loadBackend(name, opts);
+          found = loadBackend(spec, opts);
           break;
         } catch (err) {
           if (!isRefusal(err)) throw err;
-          reasons.push(`${name}: ${(err as Error).message}`);
+          reasons.push(`${spec.name}: ${(err as Error).message}`);
         }
       }
       if (!found) throw new KiveError('KIVE_BACKEND_UNSUPPORTED', `open monitor: no backend works on this kernel (${reasons.join('; ')})`);
       loaded = found;
     } else {
-      loaded = loadBackend(wanted, opts);
+      loaded = loadBackend(backendSpec(wanted), opts);
     }
     let ring: RingReader;
     try {
@@ -316,14 +319,14 @@ export async function probeBackends(options: { objectDir?: string } = {}): Promi
   checkPrivileges();
   const opts = loadOptions({ objectDir: options.objectDir, maxTraps: 1, ringBufferBytes: 64 * 1024 });
   const results: ProbeResult[] = [];
-  for (const backend of BACKEND_PREFERENCE) {
+  for (const spec of BACKENDS) {
     try {
-      const loaded = loadBackend(backend, opts);
-      results.push({ backend, supported: true, attachPoint: loaded.attachedTo });
+      const loaded = loadBackend(spec, opts);
+      results.push({ backend: spec.name, supported: true, attachPoint: loaded.attachedTo });
       loaded.close();
     } catch (err) {
       if (!isRefusal(err) && !isKiveError(err, 'KIVE_BPF_OBJECT_MISSING')) throw err;
-      results.push({ backend, supported: false, reason: (err as Error).message });
+      results.push({ backend: spec.name, supported: false, reason: (err as Error).message });
     }
   }
   return results;

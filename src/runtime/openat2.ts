@@ -8,8 +8,8 @@
 // tables were unified, including x86-64 and arm64.
 
 import { constants } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import koffi, { type TypeObject } from 'koffi';
+import { errnoName } from '../errors.ts';
 
 export const SYS_openat2 = 437;
 
@@ -81,11 +81,4 @@ export function openat2(dirfd: number, path: string, how: OpenHow): number {
   );
   if (r < 0) throw new SyscallError('openat2', koffi.errno());
   return r;
-}
-
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(osConstants.errno)) {
-    if (value === errno) return name;
-  }
-  return `errno ${errno}`;
 }

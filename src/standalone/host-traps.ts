@@ -17,13 +17,11 @@
 import type { TrapContext } from '../alerts/build.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { isKiveError } from '../errors.ts';
+import type { FileKey, TrapMap } from '../kernel/contract.ts';
 import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
 import { watchFileInRoot, type WatchFileInRoot } from '../runtime/watch.ts';
-
-export interface TrapMap {
-  setTrap(key: { ino: bigint; dev: number }, trapId: number): void;
-  deleteTrap(key: { ino: bigint; dev: number }): boolean;
-}
+import { trapContext } from '../traps/context.ts';
+import { TrapModel } from '../traps/model.ts';
 
 export interface HostTrapLogger {
   info(obj: object, msg: string): void;
@@ -42,34 +40,32 @@ export interface HostTrapDeps {
 }
 
 interface HostTrap {
-  id: number;
+  /** The trap's name in the model. */
+  name: string;
   context: TrapContext;
   path: string;
   create: boolean;
   mode: number | undefined;
-  /** `${ino}:${dev}` armed for this trap, if any. */
-  armedKey: string | undefined;
+  /** The file armed for this trap, if any. */
+  file: FileKey | undefined;
   /** The path is gone and the last inode stays armed; logged once per disappearance. */
   missing: boolean;
 }
 
-const keyOf = (f: { ino: bigint; dev: number }) => `${f.ino}:${f.dev}`;
-function parseKey(k: string): { ino: bigint; dev: number } {
-  const [ino, dev] = k.split(':');
-  return { ino: BigInt(ino as string), dev: Number(dev) };
-}
+const sameFile = (a: FileKey | undefined, b: FileKey): boolean => a !== undefined && a.ino === b.ino && a.dev === b.dev;
+const fileText = (f: FileKey): string => `${f.ino}:${f.dev}`;
 
 export class HostTrapSet {
   readonly #deps: HostTrapDeps;
   readonly #traps: HostTrap[] = [];
-  /** Armed key -> ids of the traps watching it (two policies may name one file). */
-  readonly #byKey = new Map<string, Set<number>>();
+  readonly #model: TrapModel;
   readonly #watchers = new Map<string, { close(): void }>();
   #timer: NodeJS.Timeout | undefined;
   #pending: NodeJS.Immediate | undefined;
 
   constructor(deps: HostTrapDeps) {
     this.#deps = deps;
+    this.#model = new TrapModel(deps.map);
   }
 
   /**
@@ -87,22 +83,13 @@ export class HostTrapSet {
           );
         }
         const trap: HostTrap = {
-          id: this.#traps.length + 1,
+          name: String(this.#traps.length + 1),
           path: t.path,
           create: t.create === true,
           mode: t.mode,
-          armedKey: undefined,
+          file: undefined,
           missing: false,
-          context: {
-            policyName: policy.metadata.name,
-            path: t.path,
-            customMetadata: t.metadata ?? {},
-            podName: '',
-            podNamespace: '',
-            containerId: '',
-            containerName: '',
-            ...(t.callback !== undefined ? { callback: t.callback } : {}),
-          },
+          context: trapContext({ policyName: policy.metadata.name, path: t.path, metadata: t.metadata, callback: t.callback }),
         };
         this.#traps.push(trap);
         this.#arm(trap, true);
@@ -119,15 +106,13 @@ export class HostTrapSet {
     if (period > 0) this.#timer = setInterval(() => this.recheck(), period).unref();
   }
 
-  /** The traps watching the file `ino:dev`, for the alert pipeline. */
-  trapsFor(ino: bigint, dev: number): TrapContext[] {
-    const ids = this.#byKey.get(`${ino}:${dev}`);
-    if (ids === undefined) return [];
-    return [...ids].map((id) => (this.#traps[id - 1] as HostTrap).context);
+  /** The traps watching the file `key`, for the alert pipeline. */
+  trapsFor(key: FileKey): TrapContext[] {
+    return this.#model.trapsFor(key);
   }
 
   get armedFiles(): number {
-    return this.#byKey.size;
+    return this.#model.armedFiles;
   }
 
   /** Re-resolves every trap's path and moves the ones whose file changed. */
@@ -168,33 +153,16 @@ export class HostTrapSet {
     }
     trap.missing = false;
     if (file.created) this.#deps.log.info({ path: trap.path, mode: trap.mode }, 'created honeytoken');
-    const key = keyOf(file);
-    if (key === trap.armedKey) return;
+    const key: FileKey = { ino: file.ino, dev: file.dev };
+    if (sameFile(trap.file, key)) return;
 
-    this.#deps.map.setTrap(file, trap.id);
-    let ids = this.#byKey.get(key);
-    if (ids === undefined) this.#byKey.set(key, (ids = new Set()));
-    ids.add(trap.id);
-    const previous = trap.armedKey;
-    trap.armedKey = key;
+    this.#model.set(trap.name, [key], trap.context);
+    const previous = trap.file;
+    trap.file = key;
     if (previous !== undefined) {
-      this.#release(previous, trap.id);
-      this.#deps.log.info({ path: trap.path, from: previous, to: key }, 'trap file replaced, now watching the new inode');
+      this.#deps.log.info({ path: trap.path, from: fileText(previous), to: fileText(key) }, 'trap file replaced, now watching the new inode');
     } else {
       this.#deps.log.info({ path: trap.path, inode: file.ino.toString(), dev: file.dev }, 'trap armed');
     }
-  }
-
-  #release(key: string, trapId: number): void {
-    const ids = this.#byKey.get(key);
-    if (ids === undefined) return;
-    ids.delete(trapId);
-    if (ids.size > 0) {
-      // Another trap still watches it; keep the kernel entry but point it at that trap.
-      this.#deps.map.setTrap(parseKey(key), ids.values().next().value as number);
-      return;
-    }
-    this.#byKey.delete(key);
-    this.#deps.map.deleteTrap(parseKey(key));
   }
 }

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { isKiveError } from '../../src/errors.ts';
 import { userToKernelDev } from '../../src/kernel/dev.ts';
-import { FileMonitor, type BackendName } from '../../src/kernel/monitor.ts';
+import { BACKEND_PREFERENCE } from '../../src/kernel/backends/index.ts';
+import { FileMonitor } from '../../src/kernel/monitor.ts';
 import { resolveInRoot } from '../../src/runtime/resolve.ts';
 import { EventLog } from './helpers.ts';
 
@@ -58,7 +59,7 @@ test('on btrfs a subvolume file has stat() device != superblock device, and Kive
   assert.equal(resolveInRoot({ root: '/', path: topFile }).dev, sub.dev);
 });
 
-for (const backend of ['fentry', 'kprobe', 'tracepoint'] as BackendName[]) {
+for (const backend of BACKEND_PREFERENCE) {
   test(`backend ${backend}: reads of btrfs files are reported`, { skip: notRoot }, async (t) => {
     let monitor: FileMonitor;
     try {

@@ -191,7 +191,7 @@ test('a full ring becomes an events-lost alert naming the trap and the exact cou
     const lines: string[] = [];
     const reporter = new LossReporter({
       source: m,
-      trapsFor: (ino) => (ino === keyOf(file).ino ? [trap] : []),
+      trapsFor: ({ ino }) => (ino === keyOf(file).ino ? [trap] : []),
       env: { kernelId: 'k', nodeName: 'n' },
       stdout: new NdjsonWriter(new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) })),
       log: { error: () => {} },

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { objectFile, BACKEND_PREFERENCE } from '../../src/kernel/backends.ts';
+import { objectFile, BACKEND_PREFERENCE } from '../../src/kernel/backends/index.ts';
 import * as C from '../../src/kernel/contract.ts';
 import { bpf, btfEnumValues, btfMembers, btfType, BTF_KIND_ENUM, BTF_KIND_STRUCT, type Ptr } from '../../src/kernel/libbpf.ts';
 import { defaultObjectDir } from '../../src/kernel/monitor.ts';

@@ -64,7 +64,7 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
   const src = fakeSource();
   const r = new LossReporter({
     source: src,
-    trapsFor: (ino) => (ino === 5n ? [trap('/a', 'http://hook')] : []),
+    trapsFor: ({ ino }) => (ino === 5n ? [trap('/a', 'http://hook')] : []),
     env,
     stdout: new NdjsonWriter(sink),
     callbacks: { send: (url: string) => sent.push(url) } as never,

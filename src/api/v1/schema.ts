@@ -167,6 +167,7 @@ export const policyStatusSchema: Schema = {
     },
     matchedContainers: { type: 'integer', description: 'Containers the traps matched.' },
     armedTraps: { type: 'integer', description: 'KiveData (trap x container) currently armed.' },
+    pendingContainers: { type: 'integer', description: 'Matched containers not running yet, over all nodes.' },
     nodes: {
       type: 'array',
       description: "Each node's discover controller reports here (its own field manager); the Ready condition sums them up.",

@@ -1,12 +1,15 @@
 // Loads one backend's object: open -> configure -> load (verify) -> attach, each a named
-// step with its own error. A Loader owns the bpf_object and every link it creates until
-// take() hands them to the caller as a LoadedBackend; on any failure it closes all of
-// them itself, so a failed open leaves nothing attached.
+// step with its own error. What differs between backends (targets, attach points, hints)
+// comes from its spec in ./backends/; this file only drives libbpf. An ObjectLoader owns
+// the bpf_object and every link it creates until take() hands them to the caller as a
+// LoadedBackend; on any failure it closes all of them itself, so a failed open leaves
+// nothing attached. (Not to be confused with the per-kernel loader controller in
+// src/controllers/loader.ts, which decides which process runs this.)
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KiveError, VerifierError } from '../errors.ts';
-import { attachHint, objectFile, type BackendName } from './backends.ts';
+import { attachHint, programSpec, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
 import {
   bpf,
   btfDatasecVars,
@@ -67,36 +70,32 @@ export function checkPrivileges(): void {
   }
 }
 
-/** Which hook function a permission backend attaches to, and where its inode argument is. */
-export interface PermissionTarget {
-  func: string;
-  argInode: number;
+/**
+ * Runs `fn` with the kernel as backend specs may query it before load. The kernel's BTF
+ * is parsed at most once per call (it is megabytes) and freed afterwards.
+ */
+function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
+  let btf: Ptr | null = null;
+  try {
+    return fn({
+      inodeArgIndex(func) {
+        btf ??= bpf.btfLoadVmlinux();
+        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
+        return inodeArgIndex(btf, func);
+      },
+      ensureTracefs,
+    });
+  } finally {
+    if (btf !== null) bpf.btfFree(btf);
+  }
 }
 
 /**
- * Reads the running kernel's BTF for inode_permission's signature: (inode, mask) < 5.12,
- * (mnt_userns, inode, mask) 5.12-6.2, (mnt_idmap, inode, mask) >= 6.3. The inode is the
- * parameter that points to struct inode; the mask follows it. Falls back to
- * security_inode_permission, (inode, mask) everywhere. Functions missing from BTF are
- * left out (they may be static/inlined, and fentry needs BTF anyway).
+ * The index of `func`'s parameter that points to struct inode, from the kernel's BTF;
+ * the mask must follow it. inode_permission is (inode, mask) < 5.12, (mnt_userns, inode,
+ * mask) 5.12-6.2, (mnt_idmap, inode, mask) >= 6.3. A function missing from BTF cannot be
+ * hooked (it may be static or inlined, and fentry needs BTF anyway).
  */
-export function permissionTargets(): { targets: PermissionTarget[]; notes: string[] } {
-  const btf = bpf.btfLoadVmlinux();
-  if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
-  const targets: PermissionTarget[] = [];
-  const notes: string[] = [];
-  try {
-    for (const func of ['inode_permission', 'security_inode_permission']) {
-      const idx = inodeArgIndex(btf, func);
-      if (typeof idx === 'number') targets.push({ func, argInode: idx });
-      else notes.push(`${func}: ${idx.reason}`);
-    }
-  } finally {
-    bpf.btfFree(btf);
-  }
-  return { targets, notes };
-}
-
 function inodeArgIndex(btf: Ptr, func: string): number | { reason: string } {
   const id = bpf.btfFindByNameKind(btf, func, BTF_KIND_FUNC);
   if (id < 0) return { reason: 'not in kernel BTF' };
@@ -125,23 +124,23 @@ export function ensureTracefs(): void {
   }
 }
 
-export class Loader {
-  readonly backend: BackendName;
+export class ObjectLoader {
+  readonly spec: BackendSpec<BackendName>;
   readonly #options: LoadOptions;
   #obj: Ptr | null = null;
   #links: Ptr[] = [];
   #logBuf: Buffer | null = null;
   #where = '';
 
-  constructor(backend: BackendName, options: LoadOptions) {
-    this.backend = backend;
+  constructor(spec: BackendSpec<BackendName>, options: LoadOptions) {
+    this.spec = spec;
     this.#options = options;
   }
 
   /** Runs every step for one attach target; on any error, everything is closed. */
-  load(target: PermissionTarget | null): LoadedBackend {
+  load(target: AttachTarget): LoadedBackend {
     takeLibbpfMessages();
-    this.#where = target ? ` (${this.backend}/${target.func})` : '';
+    this.#where = target.func !== null ? ` (${this.spec.name}/${target.func})` : '';
     try {
       this.#open();
       this.#configure(target);
@@ -155,7 +154,7 @@ export class Loader {
   }
 
   #open(): void {
-    const path = join(this.#options.objectDir, objectFile(this.backend));
+    const path = join(this.#options.objectDir, this.spec.objectFile);
     if (!existsSync(path)) {
       throw new KiveError('KIVE_BPF_OBJECT_MISSING', `open ${path}: no such file (build it with \`make bpf\`)`);
     }
@@ -163,7 +162,7 @@ export class Loader {
     if (this.#obj === null) throw this.#libbpfError(`open ${path}`, lastErrno());
   }
 
-  #configure(target: PermissionTarget | null): void {
+  #configure(target: AttachTarget): void {
     const obj = this.#obj!;
     const o = this.#options;
     const page = pageSize();
@@ -182,21 +181,21 @@ export class Loader {
     }
     this.#check(bpf.mapSetMaxEntries(this.#map('kive_agg'), o.aggregateEntries), 'size kive_agg');
 
-    const rodata: Record<string, number | bigint> = {
+    this.#writeRodata({
       kive_capture_ctx: o.captureContext ? 1 : 0,
       kive_wakeup_bytes: BigInt(o.wakeupBytes),
       kive_agg_window_ns: o.aggregateWindowNs,
-    };
-    if (target) rodata.kive_arg_inode = target.argInode;
-    this.#writeRodata(rodata);
+      ...target.rodata,
+    });
 
     // One shared log buffer: libbpf loads programs one by one and stops at the first
     // failure, and with log level 0 the kernel writes it only when retrying a failure.
     this.#logBuf = Buffer.alloc(VERIFIER_LOG_BYTES);
+    const loadTarget = this.spec.loadTarget?.(target);
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
       this.#check(bpf.programSetLogBuf(p, this.#logBuf, this.#logBuf.length), 'set verifier log buffer');
-      if (target && this.backend === 'fentry') {
-        this.#check(bpf.programSetAttachTarget(p, 0, target.func), `set fentry target ${target.func}`);
+      if (loadTarget !== undefined) {
+        this.#check(bpf.programSetAttachTarget(p, 0, loadTarget), `set ${this.spec.name} target ${loadTarget}`);
       }
     }
   }
@@ -228,7 +227,7 @@ export class Loader {
     this.#logBuf = null;
     if (rc === 0) return;
     const messages = takeLibbpfMessages();
-    const failed = messages.map((m) => /prog '([^']+)': failed to load/.exec(m.text)?.[1]).find((x) => x) ?? this.backend;
+    const failed = messages.map((m) => /prog '([^']+)': failed to load/.exec(m.text)?.[1]).find((x) => x) ?? this.spec.name;
     const log = logText.split('\n').filter((l) => l.trim() !== '');
     const name = errnoName(rc);
     // An empty log means the kernel refused before the verifier ran (lockdown, missing
@@ -236,37 +235,30 @@ export class Loader {
     if (log.length === 0) {
       throw new KiveError(
         'KIVE_BACKEND_UNSUPPORTED',
-        `load program ${failed}${this.#where}: ${name} (${attachHint(this.backend, 'load', name)})`,
+        `load program ${failed}${this.#where}: ${name} (${attachHint(this.spec, 'load', name)})`,
         { cause: libbpfDetail(messages) },
       );
     }
     throw new VerifierError(failed, -rc, log);
   }
 
-  #attach(target: PermissionTarget | null): string {
+  #attach(target: AttachTarget): string {
     const obj = this.#obj!;
     const points: string[] = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
-      const section = bpf.programSectionName(p);
-      let link: Ptr | null;
-      let point: string;
-      if (this.backend === 'kprobe' && target) {
-        link = bpf.programAttachKprobe(p, false, target.func);
-        point = `kprobe/${target.func}`;
-      } else {
-        link = bpf.programAttach(p);
-        point = this.backend === 'fentry' && target ? `fentry/${target.func}` : section;
-      }
+      const program = programSpec(this.spec, bpf.programSectionName(p));
+      const plan = this.spec.attach(program, target);
+      const link = plan.kprobe !== undefined ? bpf.programAttachKprobe(p, false, plan.kprobe) : bpf.programAttach(p);
       if (link === null) {
         const e = errnoName(lastErrno());
-        // Syscalls some architectures/kernels lack (open/creat on arm64, openat2 < 5.6).
-        if (this.backend === 'tracepoint' && e === 'ENOENT' && OPTIONAL_TRACEPOINTS.has(section)) continue;
-        throw new KiveError('KIVE_ATTACH_FAILED', `attach ${point}: ${e} (${attachHint(this.backend, 'attach', e)})`, {
+        // An attach point this kernel may lack (the spec says why): skip that program.
+        if (e === 'ENOENT' && program.optional !== undefined) continue;
+        throw new KiveError('KIVE_ATTACH_FAILED', `attach ${plan.point}: ${e} (${attachHint(this.spec, 'attach', e)})`, {
           cause: libbpfDetail(takeLibbpfMessages()),
         });
       }
       this.#links.push(link);
-      points.push(point);
+      points.push(plan.point);
     }
     return points.join(',');
   }
@@ -289,7 +281,7 @@ export class Loader {
     this.#links = [];
     let closed = false;
     return {
-      backend: this.backend,
+      backend: this.spec.name,
       attachedTo,
       ...fds,
       ringBytes: this.#options.ringBufferBytes,
@@ -333,31 +325,18 @@ function libbpfDetail(messages: LibbpfMessage[]): Error | undefined {
   return warn.length ? new Error(`libbpf: ${warn.join('; ')}`) : undefined;
 }
 
-const OPTIONAL_TRACEPOINTS = new Set([
-  'tracepoint/syscalls/sys_exit_open',
-  'tracepoint/syscalls/sys_exit_creat',
-  'tracepoint/syscalls/sys_exit_openat2',
-]);
-
 /**
- * Loads and attaches `backend`, trying each attach target in turn (fentry/kprobe:
+ * Loads and attaches a backend, trying each of its targets in turn (fentry/kprobe:
  * inode_permission, then security_inode_permission). Throws the first target's error
  * when every target fails, with the others' reasons appended.
  */
-export function loadBackend(backend: BackendName, options: LoadOptions): LoadedBackend {
+export function loadBackend(spec: BackendSpec<BackendName>, options: LoadOptions): LoadedBackend {
   checkPrivileges();
-  if (backend === 'tracepoint') {
-    ensureTracefs();
-    return new Loader(backend, options).load(null);
-  }
-  const { targets, notes } = permissionTargets();
-  if (targets.length === 0) {
-    throw new KiveError('KIVE_BACKEND_UNSUPPORTED', `${backend}: no hookable permission function (${notes.join('; ')})`);
-  }
+  const targets = withKernelAccess((kernel) => spec.targets(kernel));
   const errors: unknown[] = [];
   for (const target of targets) {
     try {
-      return new Loader(backend, options).load(target);
+      return new ObjectLoader(spec, options).load(target);
     } catch (err) {
       // A missing object file is the same for every target: stop at once.
       if (err instanceof KiveError && err.code === 'KIVE_BPF_OBJECT_MISSING') throw err;
@@ -371,4 +350,3 @@ export function loadBackend(backend: BackendName, options: LoadOptions): LoadedB
   }
   throw first;
 }
-

@@ -1,0 +1,114 @@
+// What a backend is, as data the object loader, `kive probe`, the CLIs, the docs and the
+// tests all read. A spec is inert: no kernel access and no libbpf here (the object loader
+// in ../object-loader.ts does the work), so unit tests and the CLI's flag checks import it
+// freely. The registry is ./index.ts; docs/backends.md says how to add a backend.
+
+/** `op` of the events a backend emits (enum kive_op in bpf/kive.h, OPS in event.ts). */
+export type EventOp = 'permission' | 'open' | 'exec';
+
+/** One program of the object, by its ELF section (`SEC(...)` in the .bpf.c). */
+export interface ProgramSpec {
+  readonly section: string;
+  /**
+   * Why the kernel may lack this attach point (another architecture, an older kernel).
+   * An optional program whose attach point is missing (ENOENT) is skipped; any other
+   * failure, or a missing required one, fails the backend.
+   */
+  readonly optional?: string;
+}
+
+/** One way to hook a backend; the loader tries a backend's targets in turn. */
+export interface AttachTarget {
+  /** The kernel function hooked, or null when each program names its own attach point. */
+  readonly func: string | null;
+  /** Settings written into the object's `const volatile` data before load. */
+  readonly rodata: Readonly<Record<string, number>>;
+}
+
+/** What a backend may ask of the running kernel before it loads (the loader provides it). */
+export interface KernelAccess {
+  /** Index of the `struct inode *` parameter of `func` in the kernel's BTF, or why not. */
+  inodeArgIndex(func: string): number | { reason: string };
+  /** Mounts tracefs where libbpf looks for tracepoint ids, unless it already is. */
+  ensureTracefs(): void;
+}
+
+/** How the loader attaches one program: bpf_program__attach, or a kprobe on a function. */
+export interface AttachPlan {
+  /** Reported as `attachedTo` and in errors, e.g. `kprobe/inode_permission`. */
+  readonly point: string;
+  /** Attach as a kprobe on this function instead of the program's own section. */
+  readonly kprobe?: string;
+}
+
+export type Stage = 'load' | 'attach';
+
+/**
+ * Kinds of access to a trapped file, for the "what it sees" table in docs/backends.md.
+ * Each backend says yes, no, or yes with a condition.
+ */
+export const ACCESSES = {
+  open: 'open(2)/openat(2)/openat2(2)/creat(2) that succeeds, by any path (hard link, symlink, bind mount)',
+  exec: 'execve(2) of the file',
+  deniedOpen: 'an open the kernel then denies (EACCES)',
+  failedExec: 'an exec that fails after the permission check',
+  access: 'access(2)/faccessat(2)',
+  traversal: 'chdir(2) into, or a path walk through, a trapped directory',
+  ioUringOpen: 'io_uring IORING_OP_OPENAT',
+  openByHandle: 'open_by_handle_at(2)',
+  compat: '32-bit compat syscalls (int 0x80)',
+  fdAccess: 'read/write/mmap through an fd opened earlier, passed or inherited',
+  metadata: 'stat(2), readlink(2), getxattr(2)',
+  oPath: 'open with O_PATH',
+} as const;
+
+export type Access = keyof typeof ACCESSES;
+/** true: seen; false: missed; a string: seen, with that condition. */
+export type Seen = boolean | string;
+
+export interface BackendSpec<N extends string = string> {
+  readonly name: N;
+  /** Under the object directory (build/bpf/), as the Makefile builds bpf/kive_<name>.bpf.c. */
+  readonly objectFile: string;
+  /** What it hooks, in words (docs table). */
+  readonly hook: string;
+  /** What the kernel must have (docs table and doc comment). */
+  readonly requires: string;
+  readonly ops: readonly EventOp[];
+  /** Every program of the object; a test checks this against the .bpf.c's sections. */
+  readonly programs: readonly ProgramSpec[];
+  readonly sees: Readonly<Record<Access, Seen>>;
+  /**
+   * The targets to try, best first, after checking what the kernel offers. Throws
+   * KiveError KIVE_BACKEND_UNSUPPORTED when there is none, KIVE_ATTACH_FAILED when a
+   * prerequisite cannot be set up.
+   */
+  targets(kernel: KernelAccess): AttachTarget[];
+  /** The BTF function each program is bound to before load (trampolines: fentry, lsm). */
+  loadTarget?(target: AttachTarget): string;
+  attach(program: ProgramSpec, target: AttachTarget): AttachPlan;
+  /** The likely cause of a terse errno at one stage, when this backend knows it. */
+  hint?(stage: Stage, errnoName: string): string | undefined;
+}
+
+/** Object file of a backend, as the Makefile names it under build/bpf/. */
+export function objectFileFor(name: string): string {
+  return `kive_${name}.bpf.o`;
+}
+
+/**
+ * Why an attach or load failed, in words an operator can act on. The kernel's answers
+ * are terse (ENOENT for "no kprobes at all"), so the backend names the likely cause
+ * first; EPERM is the same for all of them.
+ */
+export function attachHint(spec: BackendSpec, stage: Stage, errnoName: string): string {
+  const own = spec.hint?.(stage, errnoName);
+  if (own !== undefined) return own;
+  if (errnoName === 'EPERM') return 'operation not permitted: root with CAP_BPF and CAP_PERFMON, or kernel lockdown?';
+  return `${stage} failed`;
+}
+
+/** A program's spec by section; a program the table does not list is required. */
+export function programSpec(spec: BackendSpec, section: string): ProgramSpec {
+  return spec.programs.find((p) => p.section === section) ?? { section };
+}
