@@ -17,8 +17,9 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { LossReporter } from '../../src/alerts/lost.ts';
 import { NdjsonWriter } from '../../src/alerts/stdout.ts';
-import { FileMonitor } from '../../src/kernel/monitor.ts';
+import { FileMonitor, probeBackends, type BackendName } from '../../src/kernel/monitor.ts';
 import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
+import { scaled } from '../kernels/time-scale.ts';
 import { keyOf } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -45,15 +46,15 @@ interface Kive {
   stop(): Promise<Record<string, any>>;
 }
 
-async function startKive(): Promise<Kive> {
-  const child = spawn(KIVE, ['run', '--backend', 'tracepoint', '--policy', policy], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startKive(backend: BackendName): Promise<Kive> {
+  const child = spawn(KIVE, ['run', '--backend', backend, '--policy', policy], { stdio: ['ignore', 'pipe', 'pipe'] });
   const k: Kive = {
     child,
     alerts: [],
     logs: [],
     maxRssKiB: 0,
     async waitFor(what, fn, ms = 120_000) {
-      const end = Date.now() + ms;
+      const end = Date.now() + scaled(ms);
       for (;;) {
         const v = fn();
         if (v !== undefined) return v;
@@ -126,59 +127,67 @@ spec:
   );
 });
 
-test('1,000,000 opens by one unprivileged process hide none of 20 other reads; the flood is counted in repeats', { skip }, async (t) => {
-  const k = await startKive();
-  try {
-    const opens = 1_000_000;
-    // The last open comes after the 1 s window: it carries the final window's repeats.
-    const flood = asNobody(['open', trapA, String(opens), '1500']);
-    await k.waitFor('the first flood alert', () => k.alerts.find((a) => a.process?.uid === 65534));
-    const reads = await twentyReads();
-    const { stdout } = await flood;
-    assert.equal(JSON.parse(stdout).opens, opens + 1);
-    await checkReads(k, reads);
-    const floodAlerts = () => k.alerts.filter((a) => a.process?.uid === 65534);
-    // Every open of the flood is in an alert, as itself or as one of its repeats.
-    const counted = () => floodAlerts().reduce((n, a) => n + 1 + (a.metadata.repeats ?? 0), 0);
-    await k.waitFor(`all ${opens + 1} flood opens accounted for`, () => (counted() === opens + 1 ? true : undefined), 60_000).catch((e) => {
-      throw new Error(`${counted()} of ${opens + 1} flood opens in ${floodAlerts().length} alerts: ${(e as Error).message}`);
-    });
-    assert.ok(floodAlerts().length >= 2 && floodAlerts().length < 1_000, `${floodAlerts().length} flood alerts`);
-    assert.ok(floodAlerts().some((a) => a.metadata.repeats > 1000), 'flood alerts carry repeat counts');
-    assert.equal(floodAlerts()[0]!.metadata.repeats, undefined, 'the first access is an alert of its own');
-    const stopping = await k.stop();
-    t.diagnostic(`${floodAlerts().length} flood alerts, max RSS ${Math.round(k.maxRssKiB / 1024)} MiB, kernel: ${JSON.stringify(stopping)}`);
-    assert.equal(stopping.dropped, '0', JSON.stringify(stopping));
-    assert.equal(stopping.lost, 0);
-    assert.ok(k.maxRssKiB > 0 && k.maxRssKiB < RSS_BOUND_MIB * 1024, `max RSS ${Math.round(k.maxRssKiB / 1024)} MiB`);
-  } finally {
-    if (k.child.exitCode === null) await k.stop();
-  }
-});
+// The backends this kernel accepts (the host: tracepoint; the QEMU guests: all three).
+const supported: BackendName[] = skip ? [] : (await probeBackends()).filter((r) => r.supported).map((r) => r.backend);
 
-test('5,000 short-lived unprivileged processes hide none of 20 other reads; every access is alerted or reported lost', { skip }, async (t) => {
-  const k = await startKive();
-  try {
-    const procs = 5_000;
-    const flood = asNobody(['fork', trapA, String(procs)]);
-    await k.waitFor('the first flood alert', () => k.alerts.find((a) => a.process?.uid === 65534));
-    const reads = await twentyReads();
-    await flood;
-    await checkReads(k, reads);
-    const alertedNow = () => k.alerts.filter((a) => a.process?.uid === 65534).length;
-    const lostNow = () => k.alerts.filter((a) => a['kive-alert-type'] === 'events-lost').reduce((n, a) => n + a.lost, 0);
-    // Stopping delivers what is still in the ring and reports the last losses.
-    const stopping = await k.stop();
-    const alerted = alertedNow();
-    const lost = lostNow();
-    t.diagnostic(`${alerted} alerted, ${lost} reported lost, max RSS ${Math.round(k.maxRssKiB / 1024)} MiB, kernel: ${JSON.stringify(stopping)}`);
-    assert.equal(alerted + lost, procs, `${alerted} alerted + ${lost} reported lost`);
-    assert.equal(String(lost), stopping.dropped);
-    assert.ok(k.maxRssKiB < RSS_BOUND_MIB * 1024, `max RSS ${Math.round(k.maxRssKiB / 1024)} MiB`);
-  } finally {
-    if (k.child.exitCode === null) await k.stop();
-  }
-});
+for (const backend of supported) {
+  test(`${backend}: 1,000,000 opens by one unprivileged process hide none of 20 other reads; the flood is counted in repeats`, { skip }, async (t) => {
+    const k = await startKive(backend);
+    try {
+      const opens = 1_000_000;
+      // The last open comes after the 1 s window: it carries the final window's repeats.
+      const flood = asNobody(['open', trapA, String(opens), '1500']);
+      await k.waitFor('the first flood alert', () => k.alerts.find((a) => a.process?.uid === 65534));
+      const reads = await twentyReads();
+      const { stdout } = await flood;
+      assert.equal(JSON.parse(stdout).opens, opens + 1);
+      await checkReads(k, reads);
+      const floodAlerts = () => k.alerts.filter((a) => a.process?.uid === 65534);
+      // Every open of the flood is in an alert, as itself or as one of its repeats.
+      const counted = () => floodAlerts().reduce((n, a) => n + 1 + (a.metadata.repeats ?? 0), 0);
+      // A permission hook can see one open more than once (one check per mask): at least.
+      const enough = (n: number) => (backend === 'tracepoint' ? n === opens + 1 : n >= opens + 1);
+      await k.waitFor(`all ${opens + 1} flood opens accounted for`, () => (enough(counted()) ? true : undefined), 60_000).catch((e) => {
+        throw new Error(`${counted()} of ${opens + 1} flood opens in ${floodAlerts().length} alerts: ${(e as Error).message}`);
+      });
+      assert.ok(floodAlerts().length >= 2 && floodAlerts().length < 1_000, `${floodAlerts().length} flood alerts`);
+      assert.ok(floodAlerts().some((a) => a.metadata.repeats > 1000), 'flood alerts carry repeat counts');
+      assert.equal(floodAlerts()[0]!.metadata.repeats, undefined, 'the first access is an alert of its own');
+      const stopping = await k.stop();
+      t.diagnostic(`${floodAlerts().length} flood alerts, max RSS ${Math.round(k.maxRssKiB / 1024)} MiB, kernel: ${JSON.stringify(stopping)}`);
+      assert.equal(stopping.dropped, '0', JSON.stringify(stopping));
+      assert.equal(stopping.lost, 0);
+      assert.ok(k.maxRssKiB > 0 && k.maxRssKiB < RSS_BOUND_MIB * 1024, `max RSS ${Math.round(k.maxRssKiB / 1024)} MiB`);
+    } finally {
+      if (k.child.exitCode === null) await k.stop();
+    }
+  });
+
+  test(`${backend}: 5,000 short-lived unprivileged processes hide none of 20 other reads; every access is alerted or reported lost`, { skip }, async (t) => {
+    const k = await startKive(backend);
+    try {
+      const procs = 5_000;
+      const flood = asNobody(['fork', trapA, String(procs)]);
+      await k.waitFor('the first flood alert', () => k.alerts.find((a) => a.process?.uid === 65534));
+      const reads = await twentyReads();
+      await flood;
+      await checkReads(k, reads);
+      const lostNow = () => k.alerts.filter((a) => a['kive-alert-type'] === 'events-lost').reduce((n, a) => n + a.lost, 0);
+      // Stopping delivers what is still in the ring and reports the last losses.
+      const stopping = await k.stop();
+      // Each child is one process: count processes, a permission hook may alert one twice.
+      const alerted = new Set(k.alerts.filter((a) => a.process?.uid === 65534).map((a) => a.process.tgid)).size;
+      const lost = lostNow();
+      t.diagnostic(`${alerted} alerted, ${lost} reported lost, max RSS ${Math.round(k.maxRssKiB / 1024)} MiB, kernel: ${JSON.stringify(stopping)}`);
+      if (lost === 0) assert.equal(alerted, procs, `${alerted} of ${procs} processes alerted`);
+      else assert.ok(alerted + lost >= procs, `${alerted} processes alerted + ${lost} events reported lost`);
+      assert.equal(String(lost), stopping.dropped);
+      assert.ok(k.maxRssKiB < RSS_BOUND_MIB * 1024, `max RSS ${Math.round(k.maxRssKiB / 1024)} MiB`);
+    } finally {
+      if (k.child.exitCode === null) await k.stop();
+    }
+  });
+}
 
 test('a full ring becomes an events-lost alert naming the trap and the exact count', { skip }, async () => {
   // One page of ring, aggregation off and nobody reading: most of 200 opens are lost.
