@@ -41,7 +41,13 @@ interface Chunk {
   delivered: number;
 }
 
-export class StdoutSink {
+/** Where finished alert lines go (StdoutSink; tests pass a plain object). */
+export interface AlertLineSink {
+  pushLine(json: string): void;
+  flush(): void;
+}
+
+export class StdoutSink implements AlertLineSink {
   readonly outcomes: SinkOutcomes = { delivered: 0, dropped: 0, failed: 0 };
   readonly #fd: number;
   readonly #max: number;

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { AlertPipeline } from '../alerts/pipeline.ts';
 import { CallbackSink } from '../alerts/callback.ts';
+import { LossReporter } from '../alerts/lost.ts';
 import { ProcessCache } from '../alerts/process.ts';
 import { StdoutSink } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
@@ -74,6 +75,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     if (change.trap.callback) callbacks.send(change.trap.callback, line);
   };
   const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange });
+  let losses: LossReporter | undefined;
   try {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
@@ -89,20 +91,24 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
     pipeline = live;
-    // 4. Consume events until a signal arrives.
+    // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
+    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
     monitor.start((events) => live.handle(events));
+    losses.start();
     log.info(
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
     );
     const gaps = gapWarning(monitor.backend, monitor.gaps);
     if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
-    const signal = await waitForStop(monitor, log, stdoutClosed);
+    const signal = await waitForStop(stdoutClosed);
     if (signal === 'stdout closed') {
       code = 1;
       log.error({}, 'stdout is closed and no trap has a callback: no one would receive alerts; stopping');
     }
-    log.info({ signal, alerts: live.alerts, fileChanges, ...countersForLog(monitor) }, 'stopping');
+    monitor.drainNow();
+    losses.stop();
+    log.info({ signal, alerts: live.alerts, fileChanges, lost: losses.lost, ...countersForLog(monitor) }, 'stopping');
   } finally {
     // 5. One cleanup path for every exit: detach from the kernel, then give the sinks a
     //    bounded time to deliver what they hold. The stop line has the exact outcomes.
@@ -112,6 +118,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       log.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown did not finish in time; exiting');
       process.exit(1);
     }, SHUTDOWN_BOUND_MS).unref();
+    losses?.stop();
     traps.close();
     const kernel = countersForLog(monitor);
     await monitor.close();
@@ -130,24 +137,14 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   return code;
 }
 
-function countersForLog(monitor: FileMonitor): { emitted: string; dropped: string } {
-  const c = monitor.counters();
-  return { emitted: c.emitted.toString(), dropped: c.dropped.toString() };
+function countersForLog(monitor: FileMonitor): Record<string, string> {
+  return Object.fromEntries(Object.entries(monitor.counters()).map(([k, v]) => [k, v.toString()]));
 }
 
-/** Waits for SIGINT/SIGTERM (or `other`), reporting kernel-side drops as they happen. */
-function waitForStop(monitor: FileMonitor, log: Logger, other: Promise<string>): Promise<string> {
-  let reportedDrops = 0n;
-  const watchDrops = setInterval(() => {
-    const { dropped } = monitor.counters();
-    if (dropped > reportedDrops) {
-      log.error({ dropped: dropped.toString(), new: (dropped - reportedDrops).toString() }, 'kernel ring buffer was full: events dropped');
-      reportedDrops = dropped;
-    }
-  }, 1_000);
+/** Waits for SIGINT/SIGTERM, or for `other` (stdout closed with no one else to alert). */
+function waitForStop(other: Promise<string>): Promise<string> {
   return new Promise((resolve) => {
     const stop = (sig: string) => {
-      clearInterval(watchDrops);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       resolve(sig);

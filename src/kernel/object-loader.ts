@@ -38,6 +38,10 @@ export interface LoadOptions {
   captureContext: boolean;
   /** Wake the reader when unread data crosses multiples of this (0: kernel default). */
   wakeupBytes: number;
+  /** Kernel aggregation window (bpf/lib/flood.h); 0 turns it off. */
+  aggregateWindowNs: bigint;
+  /** Capacity of the aggregation LRU map. */
+  aggregateEntries: number;
 }
 
 /** A loaded, attached backend. The owner must call close() exactly once (idempotent). */
@@ -47,6 +51,8 @@ export interface LoadedBackend {
   readonly trapsFd: number;
   readonly eventsFd: number;
   readonly countersFd: number;
+  /** kive_drops: events lost per trapped file. */
+  readonly dropsFd: number;
   readonly ringBytes: number;
   /** The loaded programs (fds owned by this object), for bpf_stats. */
   readonly programs: Array<{ name: string; fd: number }>;
@@ -177,10 +183,17 @@ export class ObjectLoader {
     }
     this.#check(bpf.mapSetMaxEntries(this.#map('kive_traps'), o.maxTraps), 'size kive_traps');
     this.#check(bpf.mapSetMaxEntries(this.#map('kive_events'), o.ringBufferBytes), 'size kive_events');
+    // Every armed file can have its own drop count.
+    this.#check(bpf.mapSetMaxEntries(this.#map('kive_drops'), o.maxTraps), 'size kive_drops');
+    if (!Number.isInteger(o.aggregateEntries) || o.aggregateEntries < 1) {
+      throw new KiveError('KIVE_USAGE', `aggregateEntries ${o.aggregateEntries}: must be a positive integer`);
+    }
+    this.#check(bpf.mapSetMaxEntries(this.#map('kive_agg'), o.aggregateEntries), 'size kive_agg');
 
     this.#writeRodata({
       kive_capture_ctx: o.captureContext ? 1 : 0,
       kive_wakeup_bytes: BigInt(o.wakeupBytes),
+      kive_agg_window_ns: o.aggregateWindowNs,
       ...target.rodata,
     });
     this.#gaps = [...(target.gaps ?? [])];
@@ -282,6 +295,7 @@ export class ObjectLoader {
       trapsFd: bpf.mapFd(this.#map('kive_traps')),
       eventsFd: bpf.mapFd(this.#map('kive_events')),
       countersFd: bpf.mapFd(this.#map('kive_counters')),
+      dropsFd: bpf.mapFd(this.#map('kive_drops')),
     };
     const programs: Array<{ name: string; fd: number }> = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {

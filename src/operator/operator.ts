@@ -8,6 +8,7 @@
 // signal aborts, on every path.
 
 import { AlertPipeline } from '../alerts/pipeline.ts';
+import { LossReporter } from '../alerts/lost.ts';
 import { CallbackSink } from '../alerts/callback.ts';
 import { ProcessCache } from '../alerts/process.ts';
 import { StdoutSink } from '../alerts/stdout.ts';
@@ -195,6 +196,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
   });
   const stdout = new StdoutSink(opts.alertsFd ?? 1, { log });
   const callbacks = new CallbackSink({ log });
+  let losses: LossReporter | undefined;
   try {
     controller.watch(data);
     controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
@@ -204,8 +206,10 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     // the map becomes exactly the KiveData of this kernel.
     traps.resync();
     for (const k of data.store.keys()) controller.enqueue(k);
+    const env = { kernelId: opts.kernelId, nodeName: opts.nodeName };
+    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
     const pipeline = new AlertPipeline({
-      env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
+      env,
       trapsFor: (e) => traps.trapsFor(e),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
       stdout,
@@ -213,12 +217,17 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
     monitor.start((events) => pipeline.handle(events));
+    losses.start();
     controller.start();
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
     const gaps = gapWarning(monitor.backend, monitor.gaps);
     if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
     await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   } finally {
+    if (losses) {
+      monitor.drainNow();
+      losses.stop();
+    }
     await controller.stop();
     await data.stop();
     await monitor.close();

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKiveError } from '../../src/errors.ts';
-import { FileMonitor, type BackendName } from '../../src/kernel/monitor.ts';
+import { FileMonitor, loadOptions, type BackendName } from '../../src/kernel/monitor.ts';
 import { ensureTracefs, ObjectLoader } from '../../src/kernel/object-loader.ts';
 import { backendSpec } from '../../src/kernel/backends/index.ts';
 import { MAY_READ, MAY_WRITE } from '../../src/kernel/mask.ts';
@@ -121,7 +121,7 @@ for (const backend of ['fentry', 'kprobe', 'tracepoint'] as BackendName[]) {
 test('tracepoint: a route program left out is a gap the loader reports, not a silent loss', (t) => {
   ensureTracefs();
   const objectDir = join(import.meta.dirname, '..', '..', 'build', 'bpf');
-  const options = { objectDir, maxTraps: 1, ringBufferBytes: 64 * 1024, captureContext: false, wakeupBytes: 0 };
+  const options = loadOptions({ objectDir, maxTraps: 1, ringBufferBytes: 64 * 1024, captureContext: false });
   let loaded;
   try {
     // What loadBackend does after the kernel refuses a route program.
