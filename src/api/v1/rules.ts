@@ -55,7 +55,7 @@ function re2Rule(pattern: string, message: string, must = true): Rule {
 export const absolutePath = re2Rule('^/', 'path must be absolute (start with /)');
 export const noDotDot = re2Rule('/\\.\\.(/|$)', "path must not contain a '..' segment", false);
 export const canonicalPath = re2Rule('//|/\\.(/|$)', "path must be in canonical form (no '//' and no '.' segment)", false);
-export const noTrailingSlash = re2Rule('^/$|[^/]$', 'path must name a file: no trailing / and not / itself');
+export const noTrailingSlash = re2Rule('[^/]$', 'path must name a file: no trailing / and not / itself');
 export const noControlChars = re2Rule('[\\x00-\\x1f\\x7f]', 'path must not contain a newline, NUL or another control character', false);
 export const notUnderProc = re2Rule('^/proc(/|$)', 'path must not be under /proc', false);
 
