@@ -45,6 +45,13 @@ $(BUILD)/bpf-fixtures/%.bpf.o: test/kernel/fixtures/%.bpf.c $(BPF_HDRS) $(BUILD)
 	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 		-I$(BUILD) -Ibpf -c $< -o $@
 
+# The flood test's attacker (test/kernel/flood.test.ts), run as an unprivileged user.
+$(BUILD)/test/flooder: test/kernel/fixtures/flooder.c
+	@mkdir -p $(BUILD)/test
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+build: $(BUILD)/test/flooder
+
 bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o $(BUILD)/bpf-fixtures/path_walk.bpf.o
 
 ts: deps

@@ -10,7 +10,7 @@ const USAGE = `usage: kive <command> [options]
 
 commands:
   run --policy FILE [--policy FILE...] [--backend ${BACKEND_CHOICES.join('|')}]
-      [--max-traps N] [--node-name NAME]
+      [--max-traps N] [--node-name NAME] [--stdout-buffer-bytes N]
                  monitor files on this host; KiveAlerts go to stdout as NDJSON
   probe          print which eBPF backends this kernel supports, and why not
   crds [--out DIR]
@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
           backend: { type: 'string', default: 'auto' },
           'max-traps': { type: 'string' },
           'node-name': { type: 'string' },
+          'stdout-buffer-bytes': { type: 'string' },
         },
         strict: true,
         allowPositionals: false,
@@ -52,11 +53,13 @@ async function main(argv: string[]): Promise<number> {
       const backend = parseBackendChoice(values.backend);
       const { runCommand } = await import('./run.ts');
       const maxTraps = positiveInt('max-traps', values['max-traps']);
+      const stdoutBufferBytes = positiveInt('stdout-buffer-bytes', values['stdout-buffer-bytes']);
       return runCommand({
         policyFiles: values.policy,
         backend,
         log: createLogger(),
         ...(maxTraps !== undefined ? { maxTraps } : {}),
+        ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
       });
     }
