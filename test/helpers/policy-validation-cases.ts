@@ -90,6 +90,8 @@ export const VALIDATION_CASES: ValidationCase[] = [
   { name: 'label key with an empty prefix', trap: withMatch('matchLabels:', '  /app: x'), ...by(`${match}.matchLabels`, rules.labelKeys) },
   { name: 'label key with an upper-case prefix', trap: withMatch('matchLabels:', '  Example.com/app: x'), ...by(`${match}.matchLabels`, rules.labelKeys) },
   { name: 'label key name of 64 characters', trap: withMatch('matchLabels:', `  ${'a'.repeat(64)}: x`), ...by(`${match}.matchLabels`, rules.labelKeys) },
+  { name: 'label key with a 253-character prefix', trap: withMatch('matchLabels:', `  ${'a'.repeat(253)}/x: v`) },
+  { name: 'label key with a 254-character prefix', trap: withMatch('matchLabels:', `  ${'a'.repeat(254)}/x: v`), ...by(`${match}.matchLabels`, rules.labelKeys) },
   { name: 'label value with a space', trap: withMatch('matchLabels:', '  app: "a b"'), ...by(`${match}.matchLabels`, rules.labelValues) },
   { name: 'label value ending in .', trap: withMatch('matchLabels:', '  app: v1.'), ...by(`${match}.matchLabels`, rules.labelValues) },
 
