@@ -39,7 +39,20 @@ $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o: test/kernel/fixtures/rejected.bpf.c
 	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 		-I$(BUILD) -Ibpf -c $< -o $@
 
-bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o
+# Test-only programs run with BPF_PROG_TEST_RUN (test/kernel/path-walk.test.ts).
+$(BUILD)/bpf-fixtures/%.bpf.o: test/kernel/fixtures/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	@mkdir -p $(BUILD)/bpf-fixtures
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+		-I$(BUILD) -Ibpf -c $< -o $@
+
+# The flood test's attacker (test/kernel/flood.test.ts), run as an unprivileged user.
+$(BUILD)/test/flooder: test/kernel/fixtures/flooder.c
+	@mkdir -p $(BUILD)/test
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+build: $(BUILD)/test/flooder
+
+bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o $(BUILD)/bpf-fixtures/path_walk.bpf.o
 
 ts: deps
 	$(TSC) -p tsconfig.json

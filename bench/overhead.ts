@@ -1,25 +1,29 @@
 // What a loaded monitor costs processes that never touch a trap: open+close of an
-// UNmonitored file in a tight C loop (build/bench/openloop), monitor off vs. on, per
-// backend, with the baseline measured in the same run. Not a test: nothing here asserts
+// UNmonitored file in a tight C loop (build/bench/openloop) with no hook, with each Kive
+// backend, and with the baseline program (bench/baseline.bpf.c, the yardstick of
+// docs/performance.md), all measured in the same run. Not a test: nothing here asserts
 // a time.
 //
 //   node bench/overhead.ts [--json] [--iterations N] [--repeats R] [--backend NAME|all]
 //
-// --json prints the contract the QEMU kernel matrix reads:
-//   { "kernel", "iterations", "baselineNs",
-//     "backends": { NAME: { "status": "ok"|"refused", "ns", "ratio", "reason"? } } }
+// --json prints the contract the QEMU kernel matrix reads (OverheadResult):
+//   { "kernel", "iterations", "repeats", "noHookNs",
+//     "backends": { NAME: SETTING }, "baseline": SETTING }
+//   SETTING = { "status": "ok"|"refused", "ns", "ratio", "reason"?, "progNsPerRun"?, "runsPerOpen"? }
 // (ns = nanoseconds per open+close pair, median of the repeats).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isKiveError } from '../src/errors.ts';
 import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
-import { enableBpfStats, programStats } from '../src/kernel/stats.ts';
-import { userToKernelDev } from '../src/kernel/dev.ts';
+import { programStats } from '../src/kernel/stats.ts';
+import { BaselineProgram, BaselineRefused, bpfStatsOn } from './baseline.ts';
+import { overheadTable } from './table.ts';
+import { resolveInRoot } from '../src/runtime/resolve.ts';
 import type { FileKey } from '../src/kernel/monitor.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,16 +45,18 @@ export function openLoop(path: string, iterations: number, mode: 'r' | 'w' = 'r'
   });
 }
 
+/** A file's kernel identity, found the way Kive finds it (stat()'s device is not the
+ * kernel's on btrfs: src/runtime/superblock.ts). */
 export function keyOf(path: string): FileKey {
-  const st = statSync(path, { bigint: true });
-  return { ino: st.ino, dev: userToKernelDev(st.dev) };
+  const { ino, dev } = resolveInRoot({ root: '/', path });
+  return { ino, dev };
 }
 
-/** Run time and run count of all the monitor's programs (kernel.bpf_stats_enabled). */
-export function totalRuns(m: FileMonitor): { t: bigint; n: bigint } {
+/** Run time and run count summed over some programs (while bpf stats are on). */
+export function totalRuns(programs: ReadonlyArray<{ name: string; fd: number }>): { t: bigint; n: bigint } {
   let t = 0n;
   let n = 0n;
-  for (const p of m.programs) {
+  for (const p of programs) {
     const s = programStats(p.name, p.fd);
     t += s.runTimeNs;
     n += s.runCount;
@@ -63,78 +69,132 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+export interface SettingResult {
+  status: 'ok' | 'refused';
+  ns?: number; // per open+close pair, median of the repeats
+  ratio?: number; // against no hook, same run
+  reason?: string;
+  progNsPerRun?: number; // the kernel's own accounting (bpf_stats), per program run
+  runsPerOpen?: number; // program runs per open+close pair
+}
+
 export interface OverheadResult {
   kernel: string;
   iterations: number;
-  baselineNs: number;
-  backends: Partial<Record<BackendName, { status: 'ok' | 'refused'; ns?: number; ratio?: number; reason?: string; progNsPerRun?: number }>>;
+  repeats: number;
+  noHookNs: number;
+  backends: Partial<Record<BackendName, SettingResult>>;
+  /** The yardstick: one kprobe on inode_permission, one hash lookup (bench/baseline.bpf.c). */
+  baseline: SettingResult;
 }
 
-export async function measureOverhead(opts: { iterations?: number; repeats?: number; backends?: BackendName[] } = {}): Promise<OverheadResult> {
+/** One hooked setting: something loaded and attached, its programs, and how to unload it. */
+interface Hook {
+  programs: ReadonlyArray<{ name: string; fd: number }>;
+  close(): Promise<void> | void;
+}
+type Setting = { name: string; open(trapped: FileKey): Promise<Hook> };
+
+function kiveSetting(b: BackendName): Setting {
+  return {
+    name: b,
+    async open(trapped) {
+      const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20 });
+      m.setTrap(trapped, 1); // a non-empty map, like production
+      m.start(() => {});
+      return { programs: m.programs, close: () => m.close() };
+    },
+  };
+}
+
+const baselineSetting: Setting = {
+  name: 'baseline',
+  async open(trapped) {
+    const p = BaselineProgram.open();
+    p.setTrap(trapped);
+    return { programs: [{ name: p.name, fd: p.fd }], close: () => p.close() };
+  },
+};
+
+/**
+ * No hook, each Kive backend, and the baseline program, interleaved per repeat so drift
+ * (other load, thermal) spreads over all of them instead of biasing one. Each hooked
+ * setting is loaded fresh per repeat. The cost per program run and the runs per open
+ * come from a separate pass with bpf stats on: they add two clock reads to every run,
+ * which would inflate the timed loops.
+ * progress: called with a line after each measurement (the matrix's watchdog reads a
+ * silent guest as hung, and this is its longest step).
+ */
+export async function measureOverhead(
+  opts: { iterations?: number; repeats?: number; backends?: BackendName[]; progress?: (line: string) => void } = {},
+): Promise<OverheadResult> {
   const iterations = opts.iterations ?? 100_000;
   const repeats = opts.repeats ?? 3;
+  const statsPairs = Math.min(iterations, 50_000);
   const dir = mkdtempSync(join(tmpdir(), 'kive-bench-'));
   const file = join(dir, 'unmonitored');
-  const trapped = join(dir, 'trapped');
+  const trappedFile = join(dir, 'trapped');
   writeFileSync(file, 'x');
-  writeFileSync(trapped, 'x');
+  writeFileSync(trappedFile, 'x');
+  const trapped = keyOf(trappedFile);
+  const refused = new Map<string, string>();
+  const settings: Setting[] = [];
   try {
-    await openLoop(file, Math.min(iterations, 20_000)); // warm the dentry cache and the binary
-    const base: number[] = [];
-    const result: OverheadResult = { kernel: release(), iterations, baselineNs: 0, backends: {} };
-    const perBackend = new Map<BackendName, number[]>();
-    for (const b of opts.backends ?? BACKEND_PREFERENCE) {
+    for (const s of [...(opts.backends ?? BACKEND_PREFERENCE).map(kiveSetting), baselineSetting]) {
       try {
-        const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20 });
-        await m.close(); // probe only; reopened per repeat below so the cost is measured fresh
-        perBackend.set(b, []);
+        await (await s.open(trapped)).close(); // probe only; reopened per repeat below
+        settings.push(s);
       } catch (err) {
-        if (!isKiveError(err)) throw err;
-        result.backends[b] = { status: 'refused', reason: err.message };
+        if (!isKiveError(err) && !(err instanceof BaselineRefused)) throw err;
+        refused.set(s.name, err.message);
       }
     }
-    // Interleave baseline and backends per repeat, so drift (other load, thermal)
-    // spreads over all of them instead of biasing one.
-    const progNs = new Map<BackendName, number>();
+    await openLoop(file, Math.min(iterations, 20_000)); // warm the dentry cache and the binary
+    const times = new Map<string, number[]>([['none', []], ...settings.map((s) => [s.name, []] as [string, number[]])]);
+    const perRun = new Map<string, { ns: number; runsPerOpen: number }>();
+    const note = (name: string, r: number, ns: number) => opts.progress?.(`overhead: repeat ${r + 1}/${repeats}: ${name} ${Math.round(ns)} ns/pair`);
     for (let r = 0; r < repeats; r++) {
-      base.push(await openLoop(file, iterations));
-      for (const [b, xs] of perBackend) {
-        const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20 });
+      const none = await openLoop(file, iterations);
+      times.get('none')!.push(none);
+      note('no hook', r, none);
+      for (const s of settings) {
+        const hook = await s.open(trapped);
         try {
-          m.setTrap(keyOf(trapped), 1); // a non-empty map, like production
-          m.start(() => {});
-          xs.push(await openLoop(file, iterations));
+          const ns = await openLoop(file, iterations);
+          times.get(s.name)!.push(ns);
+          note(s.name, r, ns);
           if (r === repeats - 1) {
-            // Program cost per run, in a separate pass: bpf_stats adds two clock reads
-            // to every run, which would inflate the timed loop above.
-            const restore = enableBpfStats();
+            const off = bpfStatsOn();
             try {
-              const p0 = totalRuns(m);
-              await openLoop(file, Math.min(iterations, 50_000));
-              const p1 = totalRuns(m);
-              if (p1.n > p0.n) progNs.set(b, Number((p1.t - p0.t) / (p1.n - p0.n)));
+              const p0 = totalRuns(hook.programs);
+              await openLoop(file, statsPairs);
+              const p1 = totalRuns(hook.programs);
+              if (p1.n > p0.n) perRun.set(s.name, { ns: Number((p1.t - p0.t) / (p1.n - p0.n)), runsPerOpen: Number(p1.n - p0.n) / statsPairs });
             } finally {
-              restore();
+              off();
             }
           }
         } finally {
-          await m.close();
+          await hook.close();
         }
       }
     }
-    result.baselineNs = median(base);
-    for (const [b, xs] of perBackend) {
-      const ns = median(xs);
-      const p = progNs.get(b);
-      result.backends[b] = {
+    const noHook = median(times.get('none')!);
+    const resultOf = (name: string): SettingResult => {
+      const why = refused.get(name);
+      if (why !== undefined) return { status: 'refused', reason: why };
+      const ns = median(times.get(name)!);
+      const p = perRun.get(name);
+      return {
         status: 'ok',
         ns: Math.round(ns),
-        ratio: Math.round((ns / result.baselineNs) * 1000) / 1000,
-        ...(p !== undefined ? { progNsPerRun: p } : {}),
+        ratio: Math.round((ns / noHook) * 1000) / 1000,
+        ...(p !== undefined ? { progNsPerRun: p.ns, runsPerOpen: Math.round(p.runsPerOpen * 100) / 100 } : {}),
       };
-    }
-    result.baselineNs = Math.round(result.baselineNs);
-    return result;
+    };
+    const backends: OverheadResult['backends'] = {};
+    for (const b of opts.backends ?? BACKEND_PREFERENCE) backends[b] = resultOf(b);
+    return { kernel: release(), iterations, repeats, noHookNs: Math.round(noHook), backends, baseline: resultOf('baseline') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -159,17 +219,7 @@ function parseArgs(argv: string[]): { json: boolean; iterations?: number; repeat
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = parseArgs(process.argv.slice(2));
-  const r = await measureOverhead(args);
-  if (args.json) {
-    // The matrix contract: progNsPerRun is an extra field it may ignore.
-    process.stdout.write(`${JSON.stringify(r)}\n`);
-  } else {
-    console.log(`kernel ${r.kernel}, ${r.iterations} open+close pairs of an unmonitored file, median of ${args.repeats ?? 3}`);
-    console.log(`  baseline (no monitor)  ${r.baselineNs} ns/pair`);
-    for (const [b, v] of Object.entries(r.backends)) {
-      if (v.status === 'ok') {
-        console.log(`  ${b.padEnd(22)} ${v.ns} ns/pair  x${v.ratio}${v.progNsPerRun !== undefined ? `  (program: ${v.progNsPerRun} ns/run)` : ''}`);
-      } else console.log(`  ${b.padEnd(22)} refused: ${v.reason}`);
-    }
-  }
+  const r = await measureOverhead({ ...args, progress: (line) => process.stderr.write(`${line}\n`) });
+  if (args.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else console.log(overheadTable(r).join('\n'));
 }

@@ -7,6 +7,7 @@ import { release } from 'node:os';
 import { benchAlerts } from './alerts.ts';
 import { measureEvents } from './events.ts';
 import { measureOverhead } from './overhead.ts';
+import { overheadTable } from './table.ts';
 
 const quick = process.argv.includes('--quick');
 
@@ -14,16 +15,9 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
 console.log(`# Kive benchmarks, ${new Date().toISOString().slice(0, 10)}, kernel ${release()}\n`);
 
-const overhead = await measureOverhead({ iterations: quick ? 20_000 : 200_000 });
-console.log(`## Overhead: open+close of an unmonitored file (${fmt(overhead.iterations)} iterations)\n`);
-console.log('| backend | ns per open+close | ratio to no monitor | program ns/run |');
-console.log('|---|---|---|---|');
-console.log(`| (none) | ${fmt(overhead.baselineNs)} | 1.00 | |`);
-for (const [name, r] of Object.entries(overhead.backends)) {
-  if (r?.status === 'ok') console.log(`| ${name} | ${fmt(r.ns ?? 0)} | ${r.ratio?.toFixed(2)} | ${r.progNsPerRun ?? ''} |`);
-  else console.log(`| ${name} | refused: ${r?.reason ?? ''} | | |`);
-}
-
+const overhead = await measureOverhead({ iterations: quick ? 20_000 : 200_000, repeats: quick ? 3 : 5 });
+console.log('## Overhead: open+close of an unmonitored file\n');
+console.log(overheadTable(overhead).join('\n'));
 console.log('\n## Event path: a monitored file opened in a tight loop\n');
 console.log('| process context | drain records/s | decode events/s | live events/s | producer slowdown | dropped |');
 console.log('|---|---|---|---|---|---|');

@@ -4,9 +4,10 @@
  * the event record, counter indexes and sizes. Fixed-size fields only, explicit
  * padding, no pointers, so the same bytes mean the same thing on both sides.
  *
- * Keep in sync with src/kernel/event.ts (decoder and sizes) and src/kernel/dev.ts
- * (device encoding). test/kernel/layout.test.ts checks the offsets below against the
- * BTF of the compiled objects, so a change here that is not mirrored there fails.
+ * The TypeScript side is src/kernel/contract.ts (every size, offset, flag, op and
+ * counter index below; device encoding in src/kernel/dev.ts). test/kernel/layout.test.ts
+ * checks that module against the BTF of the compiled objects, so a change here that is
+ * not mirrored there fails.
  */
 #ifndef KIVE_H
 #define KIVE_H
@@ -14,12 +15,15 @@
 /* Default capacity of the trap map; userspace may change it before load. */
 #define KIVE_MAX_TRAPS_DEFAULT 65536
 
-#define KIVE_COMM_LEN 16
-/* Process context tail: bytes of argv, exe path and cwd path copied per event. */
-#define KIVE_ARGS_LEN 256
-#define KIVE_PATH_LEN 256
-/* How many path components the bounded dentry walk climbs before giving up. */
-#define KIVE_PATH_DEPTH 24
+/* Enums rather than #defines so that they reach the BTF the layout test reads. */
+enum kive_limit {
+	KIVE_COMM_LEN = 16,
+	/* Process context tail: bytes of argv, exe path and cwd path copied per event. */
+	KIVE_ARGS_LEN = 256,
+	KIVE_PATH_LEN = 256,
+	/* How many path components the bounded dentry walk climbs before giving up. */
+	KIVE_PATH_DEPTH = 24,
+};
 
 /*
  * Trap key: the identity of a file on one kernel. dev is the kernel's encoding of the
@@ -32,9 +36,9 @@ struct kive_trap_key {
 	__u32 pad;
 };
 
-/* Trap value: trap_id is chosen by userspace and echoed in every event. */
+/* Trap value: slot is chosen by userspace and echoed in every event. */
 struct kive_trap_value {
-	__u32 trap_id;
+	__u32 slot;
 	__u32 flags; /* reserved, must be zero */
 };
 
@@ -54,13 +58,15 @@ enum kive_op {
 #define KIVE_MAY_OPEN 0x20
 
 /* kive_event.flags */
-#define KIVE_EVF_CONTEXT 0x1    /* a struct kive_event_ctx tail follows the header */
-#define KIVE_EVF_ARGS_TRUNC 0x2 /* argv was longer than KIVE_ARGS_LEN or unreadable */
-#define KIVE_EVF_EXE_TRUNC 0x4  /* exe path deeper/longer than the walk allows */
-#define KIVE_EVF_CWD_TRUNC 0x8  /* cwd path deeper/longer than the walk allows */
+enum kive_event_flag {
+	KIVE_EVF_CONTEXT = 0x1,    /* a struct kive_event_ctx tail follows the header */
+	KIVE_EVF_ARGS_TRUNC = 0x2, /* argv was longer than KIVE_ARGS_LEN or unreadable */
+	KIVE_EVF_EXE_TRUNC = 0x4,  /* exe path deeper/longer than the walk allows */
+	KIVE_EVF_CWD_TRUNC = 0x8,  /* cwd path deeper/longer than the walk allows */
+};
 
 /*
- * One event, the header of every ring buffer record (80 bytes). ts_ns is
+ * One event, the header of every ring buffer record (88 bytes). ts_ns is
  * bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC. pid is the kernel pid (thread id), tgid the
  * userspace pid. uid/gid are the real ids of the task.
  */
@@ -74,7 +80,7 @@ struct kive_event {
 	__u32 tgid;
 	__u32 uid;
 	__u32 gid;
-	__u32 trap_id;
+	__u32 slot; /* the matching trap's kive_trap_value.slot */
 	__u16 op;
 	__u16 flags;
 	__u16 args_len; /* valid bytes in ctx.args (NUL-separated argv) */
@@ -82,6 +88,13 @@ struct kive_event {
 	__u16 cwd_len;  /* valid bytes in ctx.cwd, no NUL */
 	__u16 reserved;
 	char comm[KIVE_COMM_LEN];
+	/*
+	 * Accesses by the same process to the same trap with the same op and mask that
+	 * were folded into this event since that process's previous event for them
+	 * (lib/flood.h). 0 when aggregation is off or there were none.
+	 */
+	__u32 repeats;
+	__u32 pad; /* zero */
 };
 
 /* Optional tail, present when flags & KIVE_EVF_CONTEXT (record = header + tail). */
@@ -92,14 +105,36 @@ struct kive_event_ctx {
 	char cwd[KIVE_PATH_LEN];
 };
 
-#define KIVE_EVENT_SIZE 80
+#define KIVE_EVENT_SIZE 88
 #define KIVE_EVENT_CTX_SIZE (KIVE_EVENT_SIZE + KIVE_ARGS_LEN + 2 * KIVE_PATH_LEN)
 
 /* Indexes into the per-CPU counters array. */
 enum kive_counter {
-	KIVE_CNT_EMITTED = 0, /* records submitted to the ring buffer */
-	KIVE_CNT_DROPPED = 1, /* matches lost because the ring buffer was full */
-	KIVE_CNT_MAX = 2,
+	KIVE_CNT_EMITTED = 0,    /* records submitted to the ring buffer */
+	KIVE_CNT_DROPPED = 1,    /* matches lost because the ring buffer was full */
+	KIVE_CNT_AGGREGATED = 2, /* matches folded into a later event's repeats */
+	KIVE_CNT_NO_CONTEXT = 3, /* events sent without their context tail: the ring was filling */
+	KIVE_CNT_MAX = 4,
+};
+
+/*
+ * Aggregation key: one process (tgid plus its start time, so a recycled pid is a new
+ * process), one trap, one operation. Value: when it last produced an event and how
+ * many accesses were folded since. Both live in an LRU hash (lib/flood.h).
+ */
+struct kive_agg_key {
+	__u64 start_ns; /* task->group_leader->start_time */
+	__u32 tgid;
+	__u32 slot;
+	__u32 mask;
+	__u16 op;
+	__u16 pad; /* zero: the hash compares all 24 bytes */
+};
+
+struct kive_agg_value {
+	__u64 last_ns;
+	__u32 repeats;
+	__u32 pad;
 };
 
 #endif /* KIVE_H */

@@ -2,6 +2,8 @@
 // purpose has a stable `code` that callers and tests can branch on, and a message that
 // reads "what failed: cause (hint)". Messages are one line so the CLI can print them as is.
 
+import { constants as osConstants } from 'node:os';
+
 export type KiveErrorCode =
   | 'KIVE_NOT_ROOT'
   | 'KIVE_NO_BTF'
@@ -59,4 +61,11 @@ export class VerifierError extends KiveError {
 /** True for any error carrying one of Kive's codes, optionally a given one. */
 export function isKiveError(err: unknown, code?: KiveErrorCode): err is KiveError {
   return err instanceof KiveError && (code === undefined || err.code === code);
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, value]) => [value, name] as const));
+
+/** "ENOENT" for 2 (or -2: libbpf returns -errno); "errno N" for a number Node does not name. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(Math.abs(errno)) ?? `errno ${Math.abs(errno)}`;
 }

@@ -9,6 +9,8 @@
  * struct mount, stopping at the task's root (so a container process sees its own
  * "/usr/bin/cat"). The walk stops after KIVE_PATH_DEPTH components or KIVE_PATH_LEN
  * bytes and flags the event as truncated; the result then holds the deepest components.
+ * A path not reachable from the task's root is flagged the same way.
+ * test/kernel/path-walk.test.ts runs this walk on the real kernel.
  */
 #ifndef KIVE_PATH_H
 #define KIVE_PATH_H
@@ -80,8 +82,14 @@ static __always_inline __u16 kive_path(struct dentry *d, struct vfsmount *vm, st
 		if (d == mnt_root || d == parent) {
 			struct mount *mp = BPF_CORE_READ(m, mnt_parent);
 
-			/* The global root, or a dentry no longer reachable from any mount. */
+			/*
+			 * The global root without passing the task's root (a cwd outside a
+			 * chroot), a detached mount (umount -l) or a disconnected dentry: the
+			 * path is not reachable from the task's root, so what was collected is
+			 * only its tail and is flagged like a truncated one.
+			 */
 			if (d != mnt_root || mp == m) {
+				*trunc = true;
 				done = true;
 				break;
 			}

@@ -5,7 +5,8 @@ import type { KiveAlertV1 } from '../api/v1/types.ts';
 import type { KernelEvent } from '../kernel/event.ts';
 
 /** The fields of a kernel event an alert needs (a type-only view of src/kernel's event). */
-export type AccessEvent = Pick<KernelEvent, 'ino' | 'dev' | 'mask' | 'op' | 'pid' | 'tgid' | 'uid' | 'gid' | 'comm'>;
+export type AccessEvent = Pick<KernelEvent, 'ino' | 'dev' | 'mask' | 'op' | 'pid' | 'tgid' | 'uid' | 'gid' | 'comm'> &
+  Partial<Pick<KernelEvent, 'repeats'>>;
 
 /** Everything about one armed trap that ends up in its alerts. */
 export interface TrapContext {
@@ -31,12 +32,19 @@ export interface ProcessDetails {
   binary: string;
   cwd: string;
   arguments: string;
+  /**
+   * Which of the three fields above are incomplete: taken from the kernel's capture
+   * when it was cut short (KIVE_EVF_*_TRUNC). Absent or empty: all are whole.
+   */
+  truncated?: readonly TruncatedProcessField[];
 }
+
+export type TruncatedProcessField = 'binary' | 'cwd' | 'arguments';
 
 /** Alert as built: the v1 fields plus a few Kive extensions (allowed by the schema). */
 export type KiveAlert = KiveAlertV1 & {
-  metadata: KiveAlertV1['metadata'] & { device: number; operation: string };
-  process: KiveAlertV1['process'] & { comm: string };
+  metadata: KiveAlertV1['metadata'] & { device: number; operation: string; repeats?: number };
+  process: KiveAlertV1['process'] & { comm: string; truncated?: TruncatedProcessField[] };
 };
 
 declare global {
@@ -72,6 +80,8 @@ export function buildAlert(
       'kernel-id': env.kernelId,
       device: event.dev,
       operation: event.op,
+      // Only when the kernel folded repeats into this event, as for process.truncated.
+      ...(event.repeats ? { repeats: event.repeats } : {}),
     },
     'custom-metadata': { ...trap.customMetadata },
     pod: {
@@ -89,6 +99,8 @@ export function buildAlert(
       cwd: process.cwd,
       arguments: process.arguments,
       comm: event.comm,
+      // Only when something was cut, so that whole alerts keep their v1 shape exactly.
+      ...(process.truncated?.length ? { truncated: [...process.truncated] } : {}),
     },
   };
 }

@@ -10,11 +10,11 @@
 // Reading never throws: an alert with less detail beats no alert.
 
 import { readFileSync, readlinkSync } from 'node:fs';
-import type { KernelEvent } from '../kernel/event.ts';
-import type { ProcessDetails } from './build.ts';
+import { splitArgs, type KernelEvent } from '../kernel/event.ts';
+import type { ProcessDetails, TruncatedProcessField } from './build.ts';
 
 /** The event fields process details come from; exe, cwd and args when the kernel captured them. */
-export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args'>;
+export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args' | 'truncated'>;
 
 export interface ProcFs {
   readlink(path: string): string;
@@ -43,13 +43,6 @@ interface Entry {
 /** Turns argv (as NUL-separated /proc cmdline or a list) into the design's "arguments": argv[1..] joined by spaces. */
 export function argumentsFromArgv(argv: readonly string[]): string {
   return argv.slice(1).join(' ');
-}
-
-function splitCmdline(buf: Buffer): string[] {
-  const text = buf.toString('utf8');
-  const parts = text.split('\0');
-  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-  return parts;
 }
 
 // Linux appends " (deleted)" to links of removed files; the path is still the best name.
@@ -92,7 +85,8 @@ export class ProcessCache {
     try {
       const comm = this.#fs.readFile(`${dir}/comm`).toString('utf8').replace(/\n$/, '');
       if (comm !== event.comm) return undefined; // a different process now owns this pid
-      const argv = splitCmdline(this.#fs.readFile(`${dir}/cmdline`));
+      const cmdline = this.#fs.readFile(`${dir}/cmdline`);
+      const argv = splitArgs(cmdline, 0, cmdline.length); // the kernel's argv tail has /proc's layout
       const binary = stripDeleted(this.#fs.readlink(`${dir}/exe`));
       let cwd = '';
       try {
@@ -100,10 +94,14 @@ export class ProcessCache {
       } catch {
         // cwd can be unreadable (e.g. a zombie); keep the rest.
       }
+      const truncated: TruncatedProcessField[] = [];
+      if (!cwd && event.truncated?.includes('cwd')) truncated.push('cwd');
+      if (argv.length === 0 && event.truncated?.includes('args')) truncated.push('arguments');
       return {
         binary,
         cwd: cwd || event.cwd || '',
         arguments: argv.length > 0 ? argumentsFromArgv(argv) : argumentsFromArgv(event.args ?? []),
+        ...(truncated.length > 0 ? { truncated } : {}),
       };
     } catch {
       return undefined; // exited, or a kernel thread without exe
@@ -112,9 +110,14 @@ export class ProcessCache {
 }
 
 function fromKernel(event: ProcessEventFields): ProcessDetails {
+  const truncated: TruncatedProcessField[] = [];
+  if (event.truncated?.includes('exe')) truncated.push('binary');
+  if (event.truncated?.includes('cwd')) truncated.push('cwd');
+  if (event.truncated?.includes('args')) truncated.push('arguments');
   return {
     binary: event.exe || event.comm,
     cwd: event.cwd ?? '',
     arguments: argumentsFromArgv(event.args ?? []),
+    ...(truncated.length > 0 ? { truncated } : {}),
   };
 }

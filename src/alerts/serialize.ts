@@ -25,7 +25,12 @@ interface TrapFragments {
 }
 
 const trapCache = new WeakMap<TrapContext, TrapFragments>();
-const processCache = new WeakMap<ProcessDetails, string>();
+/** Per process: from `,"binary":` through `"comm":`, and what follows the comm. */
+interface ProcessFragments {
+  head: string;
+  tail: string;
+}
+const processCache = new WeakMap<ProcessDetails, ProcessFragments>();
 
 function trapFragments(trap: TrapContext, env: AlertEnvironment): TrapFragments {
   let f = trapCache.get(trap);
@@ -44,13 +49,16 @@ function trapFragments(trap: TrapContext, env: AlertEnvironment): TrapFragments 
   return f;
 }
 
-function processFragment(p: ProcessDetails): string {
-  let s = processCache.get(p);
-  if (s === undefined) {
-    s = `,"binary":${j(p.binary)},"cwd":${j(p.cwd)},"arguments":${j(p.arguments)},"comm":`;
-    processCache.set(p, s);
+function processFragments(p: ProcessDetails): ProcessFragments {
+  let f = processCache.get(p);
+  if (f === undefined) {
+    f = {
+      head: `,"binary":${j(p.binary)},"cwd":${j(p.cwd)},"arguments":${j(p.arguments)},"comm":`,
+      tail: (p.truncated?.length ? `,"truncated":${j(p.truncated)}` : '') + '}}',
+    };
+    processCache.set(p, f);
   }
-  return s;
+  return f;
 }
 
 // Timestamps repeat within a batch (same millisecond): keep the last one.
@@ -69,6 +77,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** One KiveAlert v1 as a JSON line (without the newline). See buildAlert(). */
 export function serializeAlert(trap: TrapContext, event: AccessEvent, process: ProcessDetails, env: AlertEnvironment, wallClockMs: number): string {
   const f = trapFragments(trap, env);
+  const pf = processFragments(process);
   // An inode past 2^53 is written as exact digits, as buildAlert does.
   const inode = event.ino <= MAX_SAFE ? String(Number(event.ino)) : event.ino.toString();
   return (
@@ -82,6 +91,7 @@ export function serializeAlert(trap: TrapContext, event: AccessEvent, process: P
     event.dev +
     `,"operation":` +
     j(event.op) +
+    (event.repeats ? `,"repeats":${event.repeats}` : '') +
     f.middle +
     event.pid +
     `,"tgid":` +
@@ -90,8 +100,8 @@ export function serializeAlert(trap: TrapContext, event: AccessEvent, process: P
     event.uid +
     `,"gid":` +
     event.gid +
-    processFragment(process) +
+    pf.head +
     j(event.comm) +
-    '}}'
+    pf.tail
   );
 }

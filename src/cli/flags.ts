@@ -49,6 +49,7 @@ export const RUN = {
     backend: backendFlag,
     'max-traps': maxTrapsFlag,
     'node-name': { type: 'string', value: 'NAME', fallback: 'the host name', description: 'node name written into alerts' },
+    'stdout-buffer-bytes': { type: 'string', value: 'N', fallback: '8 MiB', description: 'how much stdout may hold for a slow reader before alerts are dropped (and counted)' },
     ...HELP,
   },
 } as const satisfies CommandSpec;

@@ -54,12 +54,14 @@ async function main(argv: string[]): Promise<number> {
       if (!values.policy || values.policy.length === 0) throw usage('run needs --policy FILE');
       const backend = parseBackendChoice(values.backend ?? 'auto');
       const maxTraps = positiveInt('max-traps', values['max-traps']);
+      const stdoutBufferBytes = positiveInt('stdout-buffer-bytes', values['stdout-buffer-bytes']);
       const { runCommand } = await import('./run.ts');
       return runCommand({
         policyFiles: values.policy,
         backend,
         log: createLogger(),
         ...(maxTraps !== undefined ? { maxTraps } : {}),
+        ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
       });
     }

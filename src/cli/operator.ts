@@ -13,6 +13,12 @@ import { readKernelId } from '../runtime/kernel-id.ts';
 import { OPERATOR, parseCommand } from './flags.ts';
 import { checkNamespace, loadKubeConfig } from './kube.ts';
 
+/**
+ * From SIGTERM to exit, at most; deploy/operator.yaml's terminationGracePeriodSeconds
+ * (30 s) leaves room above it. The alert sinks get 3 s of it (docs/alerts.md, "Delivery").
+ */
+export const SHUTDOWN_BOUND_MS = 20_000;
+
 function positiveInt(name: string, v: string | undefined, unit = ''): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -39,8 +45,14 @@ export async function operatorCommand(args: string[]): Promise<number> {
   const log = createLogger();
   const stop = new AbortController();
   const onSignal = (sig: string) => {
-    log.info({ signal: sig }, 'stopping');
+    log.info({ signal: sig, boundMs: SHUTDOWN_BOUND_MS }, 'stopping');
     stop.abort();
+    // Unref'd, so a clean stop exits as soon as it is done; otherwise (an API server that
+    // does not answer the Lease release, a stalled output) this holds the bound.
+    setTimeout(() => {
+      log.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_BOUND_MS).unref();
   };
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));

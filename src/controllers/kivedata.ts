@@ -3,19 +3,16 @@
 
 import type { TrapContext } from '../alerts/build.ts';
 import { API_VERSION, type KiveData, type KivePolicy, type KiveTrap } from '../api/v1/types.ts';
+import type { FileKey } from '../kernel/contract.ts';
+import { trapContext } from '../traps/context.ts';
 import type { SelectedContainer } from './match.ts';
 import { kiveDataName, LABELS, labelValue, MANAGED_BY, trapId as computeTrapId } from './naming.ts';
-
-export interface FileIdentity {
-  ino: bigint;
-  dev: number;
-}
 
 export interface KiveDataInput {
   policy: KivePolicy;
   trap: KiveTrap;
   container: SelectedContainer;
-  file: FileIdentity;
+  file: FileKey;
   kernelId: string;
   nodeName: string;
   /** Namespace the operator keeps KiveData in (the design's kivebpf-system). */
@@ -68,21 +65,21 @@ export function buildKiveData(input: KiveDataInput): KiveData {
 }
 
 /** The file a KiveData arms: `inode` when present (exact), else the design's `inodeNo`. */
-export function fileOf(data: KiveData): FileIdentity {
+export function fileOf(data: KiveData): FileKey {
   const exact = data.spec.inode;
   return { ino: exact !== undefined && /^\d+$/.test(exact) ? BigInt(exact) : BigInt(data.spec.inodeNo), dev: data.spec.devId };
 }
 
+/** What alerts say about the trap a KiveData arms, node of its container included. */
 export function trapContextOf(data: KiveData): TrapContext {
   const s = data.spec;
-  return {
-    policyName: s.policyName ?? data.metadata.annotations?.['kive-policy-name'] ?? '',
-    path: s.path ?? data.metadata.annotations?.path ?? '',
-    customMetadata: s.metadata ?? {},
-    podName: s.podName ?? '',
-    podNamespace: s.podNamespace ?? '',
-    containerId: s.containerId ?? '',
-    containerName: s.containerName ?? '',
-    ...(s.callback ? { callback: s.callback } : {}),
-  };
+  return trapContext({
+    policyName: s.policyName ?? '',
+    path: s.path ?? '',
+    metadata: s.metadata,
+    callback: s.callback,
+    pod: { name: s.podName, namespace: s.podNamespace },
+    container: { id: s.containerId, name: s.containerName },
+    nodeName: s.nodeName,
+  });
 }

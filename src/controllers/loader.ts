@@ -1,19 +1,14 @@
 // The loader controller: one per kernel (the holder of the Lease named after the kernel
-// id). It keeps the kernel's map of monitored files equal to the KiveData labelled with
-// this kernel id, deletes KiveData whose trap no longer exists, and turns kernel events
-// into alerts through the in-memory TrapIndex.
+// id). It keeps the trap model (src/traps/model.ts), and so the kernel's map of armed
+// files, equal to the KiveData labelled with this kernel id, and deletes KiveData whose
+// trap no longer exists. Each KiveData is one trap of the model, named by its cache key,
+// arming the one file it names.
 
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import type { ReconcileResult } from '../k8s/controller.ts';
 import type { Logger } from '../k8s/log.ts';
-import { fileOf, trapContextOf, type FileIdentity } from './kivedata.ts';
-import type { MapOp, TrapIndex } from './trap-index.ts';
-
-export interface KernelMap {
-  setTrap(key: FileIdentity, trapId: number): void;
-  deleteTrap(key: FileIdentity): boolean;
-  clearTraps(): void;
-}
+import type { TrapModel } from '../traps/model.ts';
+import { fileOf, trapContextOf } from './kivedata.ts';
 
 export interface LoaderCaches {
   kiveData(key: string): KiveData | undefined;
@@ -25,29 +20,21 @@ export interface LoaderCaches {
 export interface LoaderDeps {
   kernelId: string;
   caches: LoaderCaches;
-  index: TrapIndex;
-  map: KernelMap;
+  traps: TrapModel;
   deleteKiveData(namespace: string, name: string): Promise<void>;
   /** trapIds of a policy (see naming.trapId). */
   trapIdsOf(policy: KivePolicy): ReadonlySet<string>;
   log: Logger;
 }
 
-export function applyMapOps(map: KernelMap, ops: readonly MapOp[]): void {
-  for (const o of ops) {
-    if (o.op === 'set') map.setTrap(o.file, o.slot);
-    else map.deleteTrap(o.file);
-  }
-}
-
 export function createLoaderReconciler(deps: LoaderDeps) {
-  const { caches, index, map, log } = deps;
+  const { caches, traps, log } = deps;
 
   return async function reconcileLoader(key: string): Promise<ReconcileResult> {
     // 1. Load the KiveData. Gone: disarm it.
     const data = caches.kiveData(key);
     if (data === undefined || data.spec.kernelId !== deps.kernelId) {
-      applyMapOps(map, index.remove(key));
+      traps.remove(key);
       return;
     }
 
@@ -58,13 +45,13 @@ export function createLoaderReconciler(deps: LoaderDeps) {
       const trapId = data.spec.trapId ?? '';
       if (policy === undefined || policy.metadata.deletionTimestamp !== undefined || !deps.trapIdsOf(policy).has(trapId)) {
         log.info({ kiveData: key, policy: data.spec.policyName, trapId }, 'trap no longer exists; deleting its KiveData');
-        applyMapOps(map, index.remove(key));
+        traps.remove(key);
         await deps.deleteKiveData(data.metadata.namespace ?? '', data.metadata.name);
         return;
       }
     }
 
     // 3. Arm it (a changed inode moves the map entry).
-    applyMapOps(map, index.upsert(key, fileOf(data), { ...trapContextOf(data), nodeName: data.spec.nodeName ?? '' }));
+    traps.set(key, [fileOf(data)], trapContextOf(data));
   };
 }

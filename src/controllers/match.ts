@@ -83,27 +83,37 @@ export function blockMatches(block: MatchBlock, pod: Pod, containerName: string)
   return true;
 }
 
-/** Every container of `pod` that `trap` selects, with whether it runs now. */
+const isRunning = (s: ContainerStatus | undefined): boolean => s?.state?.running !== undefined && Boolean(s.containerID);
+
+/**
+ * Every container of `pod` that `trap` selects, with whether it runs now. A pod being
+ * deleted (deletionTimestamp set) keeps running its containers through its grace period
+ * (30 s by default) and they can still read the file, so its running containers stay
+ * selected; the others are left out, as they will never start.
+ */
 export function selectContainers(trap: KiveTrap, pod: Pod): SelectedContainer[] {
   const blocks = trap.matchAny ?? [];
-  if (blocks.length === 0 || pod.metadata.deletionTimestamp !== undefined) return [];
+  if (blocks.length === 0 || podIsFinished(pod)) return [];
+  const deleting = pod.metadata.deletionTimestamp !== undefined;
   const statuses = new Map((pod.status?.containerStatuses ?? []).map((s) => [s.name, s]));
   const names = pod.spec?.containers?.map((c) => c.name) ?? [...statuses.keys()];
   const selected: SelectedContainer[] = [];
   for (const containerName of names) {
     if (!blocks.some((b) => blockMatches(b, pod, containerName))) continue;
     const status = statuses.get(containerName);
-    selected.push({
-      pod,
-      containerName,
-      containerId: status?.containerID || undefined,
-      running: status?.state?.running !== undefined && Boolean(status.containerID),
-    });
+    const running = isRunning(status);
+    if (deleting && !running) continue;
+    selected.push({ pod, containerName, containerId: status?.containerID || undefined, running });
   }
   return selected;
 }
 
-/** A pod whose containers can no longer come back: its KiveData can go. */
+/**
+ * A pod whose containers have stopped for good: its KiveData can go. That is a pod that
+ * succeeded or failed, or one being deleted once none of its containers runs any more;
+ * a pod being deleted whose containers still run (its grace period) is not finished.
+ */
 export function podIsFinished(pod: Pod): boolean {
-  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed' || pod.metadata.deletionTimestamp !== undefined;
+  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return true;
+  return pod.metadata.deletionTimestamp !== undefined && !(pod.status?.containerStatuses ?? []).some(isRunning);
 }

@@ -8,7 +8,9 @@
 //   throws anything else       -> retry with the key's exponential backoff
 //
 // reconcile must be level-based: it receives only a key and re-reads the state it
-// needs, so coalesced, repeated or resync events are all harmless.
+// needs, so coalesced, repeated or resync events are all harmless. The key type K lets a
+// controller say what its keys name (a branded `namespace/name` of one kind, or a fixed
+// job name), so a key of one kind cannot be queued to a controller of another.
 //
 // Ownership: start() starts the workers; stop() shuts the queue down (no new reconcile
 // starts), aborts the signal passed to running reconciles and waits for them. A
@@ -33,12 +35,12 @@ export class TerminalError extends KiveError {
 export type ReconcileResult = { requeueAfterMs?: number } | void;
 
 /** Reconciles one key; signal aborts when the controller stops. */
-export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
+export type Reconciler<K extends string = string> = (key: K, signal: AbortSignal) => Promise<ReconcileResult>;
 
-export interface ControllerOptions {
-  /** For logs: `discover`, `loader`, `pods`. */
+export interface ControllerOptions<K extends string = string> {
+  /** For logs: `discover`, `loader`, `pod-cleanup`, ... */
   name: string;
-  reconcile: Reconciler;
+  reconcile: Reconciler<K>;
   /** Concurrent reconciles of different keys (default 1). */
   workers?: number;
   /** Defaults to a new WorkQueue with the given clock and rate limiter. */
@@ -48,17 +50,17 @@ export interface ControllerOptions {
   logger?: Logger;
 }
 
-export class Controller {
+export class Controller<K extends string = string> {
   readonly name: string;
   readonly queue: WorkQueue;
-  readonly #reconcile: Reconciler;
+  readonly #reconcile: Reconciler<K>;
   readonly #workers: number;
   readonly #log: Logger;
   readonly #stop = new AbortController();
   readonly #unsubscribe: Array<() => void> = [];
   #running: Promise<void>[] = [];
 
-  constructor(opts: ControllerOptions) {
+  constructor(opts: ControllerOptions<K>) {
     this.name = opts.name;
     this.#reconcile = opts.reconcile;
     this.#workers = Math.max(1, opts.workers ?? 1);
@@ -67,7 +69,7 @@ export class Controller {
   }
 
   /** Queues a key for reconciliation. */
-  enqueue(key: string): void {
+  enqueue(key: K): void {
     this.queue.add(key);
   }
 
@@ -77,7 +79,7 @@ export class Controller {
    * use it to map children to owners, e.g. a Pod to the KivePolicies that match it.
    * Returns a function that stops watching; stop() also does that.
    */
-  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (obj: T) => string[] = (o) => [objectKey(o)]): () => void {
+  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (obj: T) => K[] = (o) => [objectKey(o) as K]): () => void {
     const add = (obj: T): void => {
       for (const k of toKeys(obj)) this.queue.add(k);
     };
@@ -109,7 +111,8 @@ export class Controller {
 
   async #worker(): Promise<void> {
     for (;;) {
-      const key = await this.queue.get();
+      // Only enqueue() and watch() add keys, both typed K.
+      const key = (await this.queue.get()) as K | undefined;
       if (key === undefined) return;
       try {
         await this.#processOne(key);
@@ -120,7 +123,7 @@ export class Controller {
   }
 
   /** Runs reconcile once and turns its outcome into queue operations. Never throws. */
-  async #processOne(key: string): Promise<void> {
+  async #processOne(key: K): Promise<void> {
     let result: ReconcileResult;
     try {
       result = await this.#reconcile(key, this.#stop.signal);

@@ -100,11 +100,6 @@ export class LeaderElector {
     return this.#leading;
   }
 
-  /** The holder last observed ('' if none or unknown). */
-  getLeader(): string {
-    return this.#obs?.record.holderIdentity ?? '';
-  }
-
   /**
    * Campaigns, leads, and resolves when leadership ended (lost, or signal aborted) or
    * when signal aborted before leadership was won. One run() at a time.

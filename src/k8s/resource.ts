@@ -2,8 +2,6 @@
 // tree (group, version, plural, scope), so paths are built locally instead of asking the
 // API server on every call, and controllers pass around one constant per kind.
 
-import { API_VERSION, GROUP, VERSION } from '../api/v1/types.ts';
-
 export interface ResourceRef {
   /** '' for the core group (pods, namespaces, ...). */
   group: string;
@@ -56,11 +54,6 @@ export const CRDS: ResourceRef = {
   kind: 'CustomResourceDefinition',
   namespaced: false,
 };
-// Kive's own kinds. The plurals must match deploy/crds (kubebuilder's pluralization:
-// "data" is already plural).
-export const KIVE_POLICIES: ResourceRef = { group: GROUP, version: VERSION, plural: 'kivepolicies', kind: 'KivePolicy', namespaced: true };
-export const KIVE_DATA: ResourceRef = { group: GROUP, version: VERSION, plural: 'kivedata', kind: 'KiveData', namespaced: true };
-export { API_VERSION as KIVE_API_VERSION };
 
 /** `v1` for the core group, `group/version` otherwise. */
 export function apiVersionOf(ref: ResourceRef): string {
@@ -96,26 +89,4 @@ export function objectKey(obj: KubeObject): string {
   const ns = obj.metadata?.namespace;
   const name = obj.metadata?.name ?? '';
   return ns === undefined || ns === '' ? name : `${ns}/${name}`;
-}
-
-/** Inverse of objectKey. */
-export function splitKey(key: string): { namespace: string | undefined; name: string } {
-  const i = key.indexOf('/');
-  return i < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
-
-/**
- * Returns a plain-JSON copy: Date objects become RFC 3339 strings in the API's own
- * format (no milliseconds when there are none), undefined members disappear, as they
- * would after a round trip through the API. For objects that came from elsewhere than
- * KubeClient (for example a typed client-node API) before they meet cached ones.
- */
-export function normalize<T>(value: T): T {
-  return JSON.parse(
-    JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
-      const raw = this[key];
-      if (raw instanceof Date) return raw.toISOString().replace(/\.000Z$/, 'Z');
-      return v;
-    }),
-  ) as T;
 }

@@ -1,6 +1,6 @@
 // The informer's in-memory cache: objects by key plus secondary indexes. Indexes are
-// maintained on every write so that lookups such as "all KiveData with label
-// kernelId=X" cost one map access instead of a scan of the cache.
+// maintained on every write so that lookups such as "every object whose label L is X"
+// cost one map access instead of a scan of the cache.
 //
 // Objects in the store are shared with event handlers and callers of get/list; they
 // must be treated as read-only (copy before changing), as with client-go's cache.
@@ -18,11 +18,6 @@ export function labelIndex<T extends KubeObject>(label: string): IndexFunc<T> {
   };
 }
 
-/** Indexes objects by namespace ('' for cluster-wide objects). */
-export function namespaceIndex<T extends KubeObject>(): IndexFunc<T> {
-  return (obj) => [obj.metadata?.namespace ?? ''];
-}
-
 export class Store<T extends KubeObject> {
   readonly #items = new Map<string, T>();
   readonly #indexers: ReadonlyMap<string, IndexFunc<T>>;
@@ -36,11 +31,6 @@ export class Store<T extends KubeObject> {
 
   get(key: string): T | undefined {
     return this.#items.get(key);
-  }
-
-  /** get() by parts; namespace undefined for cluster-wide objects. */
-  getByName(name: string, namespace?: string): T | undefined {
-    return this.#items.get(namespace === undefined || namespace === '' ? name : `${namespace}/${name}`);
   }
 
   list(): T[] {

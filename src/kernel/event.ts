@@ -1,9 +1,16 @@
 // Decoder of the kernel's event record (struct kive_event, plus the optional struct
-// kive_event_ctx tail). Keep in sync with bpf/kive.h: test/kernel/layout.test.ts checks
-// every offset and size below against the BTF of the compiled objects.
+// kive_event_ctx tail). The offsets, sizes and flags come from contract.ts, which
+// test/kernel/layout.test.ts checks against the BTF of the compiled objects.
 //
 // The decoder reads straight from the ring buffer's mmap'd bytes through a DataView /
 // Uint8Array over that memory: the only copies are the JS values it produces.
+
+import { ARGS_LEN, COMM_LEN, EVENT_CTX_LAYOUT, EVENT_CTX_SIZE, EVENT_LAYOUT, EVENT_SIZE, EVF, OPS, PATH_LEN } from './contract.ts';
+
+export { EVENT_CTX_SIZE, EVENT_SIZE };
+
+/** A context field the kernel could not copy whole (KIVE_EVF_*_TRUNC). */
+export type TruncatedField = 'args' | 'exe' | 'cwd';
 
 /** One matched access, as userspace sees it. */
 export interface KernelEvent {
@@ -23,48 +30,29 @@ export interface KernelEvent {
   gid: number;
   cgroupId: bigint;
   comm: string;
-  trapId: number;
+  /** The u32 the trap map holds for the file, chosen by userspace (TrapMap.setTrap). */
+  slot: number;
+  /**
+   * Accesses of the same process, trap, op and mask folded into this event since that
+   * process's previous event for them (kernel aggregation, bpf/lib/flood.h).
+   */
+  repeats: number;
   args?: string[];
   exe?: string;
   cwd?: string;
+  /**
+   * The context fields that are incomplete: argv longer than ARGS_LEN or unreadable, a
+   * path deeper than PATH_DEPTH components or longer than PATH_LEN bytes (the deepest
+   * components are kept). Absent when nothing was cut.
+   */
+  truncated?: TruncatedField[];
 }
 
-export const EVENT_SIZE = 80;
-export const ARGS_LEN = 256;
-export const PATH_LEN = 256;
-export const EVENT_CTX_SIZE = EVENT_SIZE + ARGS_LEN + 2 * PATH_LEN;
-export const COMM_LEN = 16;
-
-/** Byte offsets of struct kive_event's fields (and the tail's arrays). */
-export const EVENT_LAYOUT = {
-  ts_ns: 0,
-  ino: 8,
-  cgroup_id: 16,
-  dev: 24,
-  mask: 28,
-  pid: 32,
-  tgid: 36,
-  uid: 40,
-  gid: 44,
-  trap_id: 48,
-  op: 52,
-  flags: 54,
-  args_len: 56,
-  exe_len: 58,
-  cwd_len: 60,
-  reserved: 62,
-  comm: 64,
-} as const;
-
-export const EVENT_CTX_LAYOUT = { hdr: 0, args: EVENT_SIZE, exe: EVENT_SIZE + ARGS_LEN, cwd: EVENT_SIZE + ARGS_LEN + PATH_LEN } as const;
-
-export const EVF_CONTEXT = 0x1;
-export const EVF_ARGS_TRUNC = 0x2;
-export const EVF_EXE_TRUNC = 0x4;
-export const EVF_CWD_TRUNC = 0x8;
-
-/** enum kive_op */
-export const OPS: Readonly<Record<number, string>> = { 1: 'permission', 2: 'open', 3: 'exec' };
+const TRUNC_FLAGS: ReadonlyArray<readonly [number, TruncatedField]> = [
+  [EVF.ARGS_TRUNC, 'args'],
+  [EVF.EXE_TRUNC, 'exe'],
+  [EVF.CWD_TRUNC, 'cwd'],
+];
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
@@ -114,9 +102,10 @@ export function decodeEvent(dv: DataView, u8: Uint8Array, off: number, len: numb
     gid: dv.getUint32(off + L.gid, true),
     cgroupId: dv.getBigUint64(off + L.cgroup_id, true),
     comm: cString(u8, off + L.comm, COMM_LEN),
-    trapId: dv.getUint32(off + L.trap_id, true),
+    slot: dv.getUint32(off + L.slot, true),
+    repeats: dv.getUint32(off + L.repeats, true),
   };
-  if (flags & EVF_CONTEXT) {
+  if (flags & EVF.CONTEXT) {
     if (len < EVENT_CTX_SIZE) throw new RangeError(`event record of ${len} bytes flags a context tail of ${EVENT_CTX_SIZE}`);
     const argsLen = Math.min(dv.getUint16(off + L.args_len, true), ARGS_LEN);
     const exeLen = Math.min(dv.getUint16(off + L.exe_len, true), PATH_LEN);
@@ -125,6 +114,10 @@ export function decodeEvent(dv: DataView, u8: Uint8Array, off: number, len: numb
     if (argsLen > 0) ev.args = splitArgs(u8, off + C.args, argsLen);
     if (exeLen > 0) ev.exe = text(u8, off + C.exe, off + C.exe + exeLen);
     if (cwdLen > 0) ev.cwd = text(u8, off + C.cwd, off + C.cwd + cwdLen);
+    // Only a context tail can be truncated; the flags mean nothing without one.
+    if (flags & (EVF.ARGS_TRUNC | EVF.EXE_TRUNC | EVF.CWD_TRUNC)) {
+      ev.truncated = TRUNC_FLAGS.filter(([bit]) => flags & bit).map(([, name]) => name);
+    }
   }
   return ev;
 }
@@ -145,11 +138,14 @@ export function encodeEvent(ev: KernelEvent, opts: { context?: boolean } = {}): 
   dv.setUint32(L.tgid, ev.tgid, true);
   dv.setUint32(L.uid, ev.uid, true);
   dv.setUint32(L.gid, ev.gid, true);
-  dv.setUint32(L.trap_id, ev.trapId, true);
+  dv.setUint32(L.slot, ev.slot, true);
+  dv.setUint32(L.repeats, ev.repeats, true);
   dv.setUint16(L.op, opCode, true);
   buf.set(new TextEncoder().encode(ev.comm).subarray(0, COMM_LEN - 1), L.comm);
   if (ctx) {
-    dv.setUint16(L.flags, EVF_CONTEXT, true);
+    let flags: number = EVF.CONTEXT;
+    for (const [bit, name] of TRUNC_FLAGS) if (ev.truncated?.includes(name)) flags |= bit;
+    dv.setUint16(L.flags, flags, true);
     const enc = new TextEncoder();
     const put = (s: string | undefined, at: number, max: number, lenField: number): void => {
       const b = enc.encode(s ?? '').subarray(0, max);

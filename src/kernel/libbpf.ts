@@ -9,7 +9,6 @@
 // NULL (null here) and set errno.
 
 import koffi from 'koffi';
-import { constants as osConstants } from 'node:os';
 
 /** Opaque libbpf handles (`struct bpf_object *` ...), as koffi returns pointers. */
 export type Ptr = bigint;
@@ -131,14 +130,8 @@ export function lastErrno(): number {
   return koffi.errno();
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name] as const),
-);
-
-/** Symbolic name of an errno, either sign ("EPERM"); "errno N" when Node has no name for it. */
-export function errnoName(errno: number): string {
-  return errnoNames.get(Math.abs(errno)) ?? `errno ${Math.abs(errno)}`;
-}
+// The one errno -> name table lives in errors.ts; re-exported for the kernel modules.
+export { errnoName } from '../errors.ts';
 
 /** Pointer + byte offset, for koffi.view/decode on memory libbpf owns. */
 export function view(ptr: Ptr, len: number): ArrayBuffer {

@@ -1,42 +1,47 @@
-// `kive operator`: the three controllers of the design in one process.
+// `kive operator`: the three controllers of docs/operator.md in one process.
 //  - discover: always on (every node), no election;
-//  - loader: elected per kernel (Lease `kive-loader-<kernel id>`), owns the eBPF program;
-//  - pod controller: elected per cluster (Lease `kive-pod-controller`).
+//  - loader: elected per kernel (Lease loaderLeaseName(kernel id)), owns the eBPF program;
+//  - pod controller: elected per cluster (Lease POD_CONTROLLER), three reconcilers
+//    (./pod-controller.ts). The names are in ./names.ts.
 // Each part can be switched off. Ownership: runOperator() owns every informer,
 // controller, elector and the kernel monitor it starts, and stops all of them when its
 // signal aborts, on every path.
 
-import type { Writable } from 'node:stream';
 import { AlertPipeline } from '../alerts/pipeline.ts';
+import { LossReporter } from '../alerts/lost.ts';
 import { CallbackSink } from '../alerts/callback.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { NdjsonWriter } from '../alerts/stdout.ts';
+import { StdoutSink } from '../alerts/stdout.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { createDiscoverReconciler } from '../controllers/discover.ts';
 import { createLoaderReconciler } from '../controllers/loader.ts';
 import type { Pod } from '../controllers/match.ts';
 import { LABELS, labelValue, trapId } from '../controllers/naming.ts';
-import { createPodReconciler, KEYS } from '../controllers/pod.ts';
-import { TrapIndex } from '../controllers/trap-index.ts';
+import { policyKeyOfData } from '../controllers/pod-controller.ts';
 import { Controller } from '../k8s/controller.ts';
 import { Informer } from '../k8s/informer.ts';
 import { LeaderElector } from '../k8s/leader.ts';
 import type { Logger } from '../k8s/log.ts';
-import { KIVE_DATA, KIVE_POLICIES, LEASES, PODS, objectKey, type KubeObject } from '../k8s/resource.ts';
+import { KIVE_DATA, KIVE_POLICIES } from '../api/v1/resources.ts';
+import { PODS, objectKey, type KubeObject } from '../k8s/resource.ts';
 import type { KubeClient } from '../k8s/rest.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
+import { gapWarning } from '../kernel/backends/index.ts';
 import { CriClient } from '../runtime/cri.ts';
 import { findContainerPid } from '../runtime/pid.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
 import { TrapWatchSet, watchFileInRoot } from '../runtime/watch.ts';
-import { deleteKiveData, discoverWriter, podControllerWriter } from './writers.ts';
+import { loaderLeaseName, POD_CONTROLLER } from './names.ts';
+import { runPodController } from './pod-controller.ts';
+import { deleteKiveData, discoverWriter } from './writers.ts';
+import { TrapModel } from '../traps/model.ts';
 
 export interface OperatorOptions {
   client: KubeClient;
   nodeName: string;
   /** Unique per operator process (the pod name): the leader election identity. */
   identity: string;
-  /** Namespace of KiveData and Leases (the design's kivebpf-system). */
+  /** Namespace of KiveData and Leases (kivebpf-system by default). */
   namespace: string;
   kernelId: string;
   discover: boolean;
@@ -51,11 +56,10 @@ export interface OperatorOptions {
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   kernelGraceMs?: number;
   log: Logger;
-  alertsOut?: Writable;
+  /** Where alerts go as NDJSON; default stdout (fd 1). */
+  alertsFd?: number;
 }
 
-const policyKeyOfData = (d: KiveData) => `${d.spec.policyNamespace ?? ''}/${d.spec.policyName ?? ''}`;
-const podKeyOfData = (d: KiveData) => `${d.spec.podNamespace ?? ''}/${d.spec.podName ?? ''}`;
 // Memoized per policy object: the informer replaces the object when the policy changes,
 // so a loader resync of N KiveData hashes each policy's traps once, not N times.
 const trapIdCache = new WeakMap<KivePolicy, ReadonlySet<string>>();
@@ -74,8 +78,8 @@ export async function runOperator(opts: OperatorOptions, signal: AbortSignal): P
     policies.start();
     const running: Promise<void>[] = [];
     if (opts.discover) stops.push(await startDiscover(opts, policies));
-    if (opts.loader) running.push(elect(opts, `kive-loader-${opts.kernelId}`, (s) => runLoader(opts, policies, s), signal));
-    if (opts.podController) running.push(elect(opts, 'kive-pod-controller', (s) => runPodController(opts, policies, s), signal));
+    if (opts.loader) running.push(elect(opts, loaderLeaseName(opts.kernelId), (s) => runLoader(opts, policies, s), signal));
+    if (opts.podController) running.push(elect(opts, POD_CONTROLLER, (s) => runPodController(opts, policies, s), signal));
     opts.log.info({ node: opts.nodeName, kernelId: opts.kernelId, discover: opts.discover, loader: opts.loader, podController: opts.podController }, 'operator started');
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     await Promise.all(running);
@@ -170,7 +174,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
 async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
   const { client, log } = opts;
   const monitor = await FileMonitor.open({ backend: opts.backend ?? 'auto', ...(opts.maxTraps ? { maxTraps: opts.maxTraps } : {}) });
-  const index = new TrapIndex();
+  const traps = new TrapModel(monitor);
   const data = new Informer<KiveData & KubeObject>({
     client,
     resource: KIVE_DATA,
@@ -184,15 +188,15 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     reconcile: createLoaderReconciler({
       kernelId: opts.kernelId,
       caches: { kiveData: (k) => data.store.get(k), policy: (k) => policies.store.get(k), policiesSynced: () => policies.hasSynced() },
-      index,
-      map: monitor,
+      traps,
       deleteKiveData: (ns, name) => deleteKiveData(client, ns, name),
       trapIdsOf,
       log,
     }),
   });
-  const stdout = new NdjsonWriter(opts.alertsOut ?? process.stdout, { onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped') });
+  const stdout = new StdoutSink(opts.alertsFd ?? 1, { log });
   const callbacks = new CallbackSink({ log });
+  let losses: LossReporter | undefined;
   try {
     controller.watch(data);
     controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
@@ -200,78 +204,35 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     await Promise.all([policies.waitForSync(leading), data.waitForSync(leading)]);
     // Full resync: whatever an earlier loader left in a pinned map or a restart lost,
     // the map becomes exactly the KiveData of this kernel.
-    monitor.clearTraps();
+    traps.resync();
     for (const k of data.store.keys()) controller.enqueue(k);
+    const env = { kernelId: opts.kernelId, nodeName: opts.nodeName };
+    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
     const pipeline = new AlertPipeline({
-      env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
-      trapsFor: (e) => index.trapsFor(e.ino, e.dev),
+      env,
+      trapsFor: (e) => traps.trapsFor(e),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
       stdout,
       callbacks,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
     monitor.start((events) => pipeline.handle(events));
+    losses.start();
     controller.start();
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
+    const gaps = gapWarning(monitor.backend, monitor.gaps);
+    if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
     await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   } finally {
+    if (losses) {
+      monitor.drainNow();
+      losses.stop();
+    }
     await controller.stop();
     await data.stop();
     await monitor.close();
-    await callbacks.close();
-    await stdout.drain();
-  }
-}
-
-/** The pod controller, while leading in the cluster. */
-async function runPodController(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
-  const { client, log } = opts;
-  const pods = new Informer<Pod & KubeObject>({ client, resource: PODS, logger: log });
-  const data = new Informer<KiveData & KubeObject>({
-    client,
-    resource: KIVE_DATA,
-    indexers: { pod: (d) => [podKeyOfData(d)], policy: (d) => [policyKeyOfData(d)] },
-    logger: log,
-  });
-  const leases = new Informer<KubeObject>({ client, resource: LEASES, namespace: opts.namespace, logger: log });
-  const controller = new Controller({
-    name: 'pods',
-    logger: log,
-    reconcile: createPodReconciler({
-      caches: {
-        pod: (k) => pods.store.get(k),
-        kiveDataOfPod: (k) => data.store.byIndex('pod', k),
-        kiveDataOfPolicy: (k) => data.store.byIndex('policy', k),
-        policy: (k) => policies.store.get(k),
-        allKiveData: () => data.store.list(),
-        loaderLeases: () =>
-          new Map(
-            leases.store
-              .list()
-              .filter((l) => l.metadata?.name?.startsWith('kive-loader-'))
-              .map((l) => [(l.metadata?.name ?? '').slice('kive-loader-'.length), l.metadata?.resourceVersion ?? '']),
-          ),
-      },
-      writer: podControllerWriter(client),
-      log,
-      now: Date.now,
-      ...(opts.kernelGraceMs !== undefined ? { kernelGraceMs: opts.kernelGraceMs } : {}),
-    }),
-  });
-  try {
-    controller.watch(pods, (p) => [KEYS.pod + objectKey(p)]);
-    controller.watch(data, (d) => [KEYS.pod + podKeyOfData(d), KEYS.policy + policyKeyOfData(d)]);
-    controller.watch(policies, (p) => [KEYS.policy + objectKey(p)]);
-    pods.start();
-    data.start();
-    leases.start();
-    await Promise.all([policies.waitForSync(leading), pods.waitForSync(leading), data.waitForSync(leading), leases.waitForSync(leading)]);
-    controller.enqueue(KEYS.gcKernels);
-    controller.start();
-    log.info({}, 'pod controller leading');
-    await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
-  } finally {
-    await controller.stop();
-    await Promise.all([pods.stop(), data.stop(), leases.stop()]);
+    // Bounded (docs/alerts.md, "Delivery"): a stalled stdout or a silent receiver cannot hold up the exit.
+    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(3_000), stdout.close(3_000)]);
+    log.info({ stdout: toStdout, callbacks: toCallbacks }, 'loader stopped: alert outcomes');
   }
 }

@@ -53,6 +53,11 @@ export interface CriOptions {
   candidates?: readonly string[];
   /** Deadline of each call, in ms. Default 5000. */
   timeoutMs?: number;
+  /**
+   * The runtime.v1 package to speak. Default criPackageDefinition(), the calls Kive
+   * makes; the tests pass one extended with the sandbox and container lifecycle.
+   */
+  packageDefinition?: protoLoader.PackageDefinition;
 }
 
 /** The first path in `candidates` that is a unix socket, or undefined. */
@@ -96,14 +101,23 @@ export function pidFromStatusInfo(info: Record<string, string> | undefined): num
 
 let packageDefinition: protoLoader.PackageDefinition | undefined;
 
-/** The runtime.v1 package definition, parsed once from the embedded proto text. */
+/** A new protobuf root holding Kive's part of runtime.v1 (camelCase field names). */
+export function criRoot(): protobuf.Root {
+  return protobuf.parse(CRI_PROTO, { keepCase: false }).root;
+}
+
+/**
+ * The gRPC package definition of `root`: enums as their names, 64-bit ints as strings,
+ * defaults filled, so messages are plain JSON-like objects. (parse already converted the
+ * field names to camelCase; fromJSON takes them as given.)
+ */
+export function criDefinitionOf(root: protobuf.Root): protoLoader.PackageDefinition {
+  return protoLoader.fromJSON(root.toJSON(), { enums: String, longs: String, defaults: true });
+}
+
+/** The runtime.v1 package definition of the calls Kive makes, parsed once. */
 export function criPackageDefinition(): protoLoader.PackageDefinition {
-  if (packageDefinition === undefined) {
-    const root = protobuf.parse(CRI_PROTO, { keepCase: false }).root;
-    // camelCase field names (parse converts them; fromJSON takes names as given), enums as
-    // their names, 64-bit ints as strings, defaults filled: plain JSON-like objects.
-    packageDefinition = protoLoader.fromJSON(root.toJSON(), { enums: String, longs: String, defaults: true });
-  }
+  packageDefinition ??= criDefinitionOf(criRoot());
   return packageDefinition;
 }
 
@@ -119,10 +133,10 @@ export class CriClient {
   readonly timeoutMs: number;
   #client: grpc.Client | undefined;
 
-  private constructor(socket: string, timeoutMs: number) {
+  private constructor(socket: string, timeoutMs: number, definition: protoLoader.PackageDefinition) {
     this.socket = socket;
     this.timeoutMs = timeoutMs;
-    const ns = grpc.loadPackageDefinition(criPackageDefinition()) as unknown as {
+    const ns = grpc.loadPackageDefinition(definition) as unknown as {
       runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } };
     };
     this.#client = new ns.runtime.v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure(), {
@@ -141,7 +155,7 @@ export class CriClient {
       const tried = (opts.candidates ?? DEFAULT_CRI_SOCKETS).join(', ');
       throw new KiveError('KIVE_RUNTIME', `connect to the container runtime: no CRI socket found (tried ${tried}; mount the runtime socket or set it explicitly)`);
     }
-    const client = new CriClient(socket, opts.timeoutMs ?? DEFAULT_CRI_TIMEOUT_MS);
+    const client = new CriClient(socket, opts.timeoutMs ?? DEFAULT_CRI_TIMEOUT_MS, opts.packageDefinition ?? criPackageDefinition());
     try {
       await client.version();
     } catch (err) {
@@ -203,8 +217,8 @@ export class CriClient {
   }
 
   /**
-   * One unary call by method name with the client's deadline. Public for the test
-   * harness (sandbox/container lifecycle); production code uses the typed methods.
+   * One unary call by method name with the client's deadline. The typed methods above
+   * go through it; a method missing from the package definition is refused.
    */
   call(method: string, request: unknown, timeoutMs: number = this.timeoutMs): Promise<unknown> {
     const client = this.#client;
@@ -213,7 +227,7 @@ export class CriClient {
     }
     const fn = (client as unknown as Record<string, Method | undefined>)[method];
     if (typeof fn !== 'function') {
-      return Promise.reject(new KiveError('KIVE_RUNTIME', `CRI ${method}: not in Kive's runtime.v1 proto`));
+      return Promise.reject(new KiveError('KIVE_RUNTIME', `CRI ${method}: not in this client's runtime.v1 package definition`));
     }
     return new Promise((resolve, reject) => {
       fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CriClient } from '../../src/runtime/cri.ts';
+import { criLifecycleDefinition } from './cri-lifecycle.ts';
 import { killShims, removeCgroups, unmountUnder } from './container-teardown.ts';
 
 const run = promisify(execFile);
@@ -162,7 +163,7 @@ oom_score = 0
 
   /** A CRI client for this containerd. The caller closes it. */
   cri(timeoutMs = 10_000): Promise<CriClient> {
-    return CriClient.connect({ socket: this.socket, timeoutMs });
+    return CriClient.connect({ socket: this.socket, timeoutMs, packageDefinition: criLifecycleDefinition() });
   }
 
   /** `ctr run -d --rootfs`: a container in containerd namespace `default`, unknown to CRI. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { startControlPlane } from '../helpers/cluster.ts';
-import { ResourceClient } from '../../src/k8s/client.ts';
+import { ResourceClient } from '../helpers/resource-client.ts';
 import { retryOnConflict } from '../../src/k8s/finalizers.ts';
 import { CONFIGMAPS, CRDS, type KubeObject, type ResourceRef } from '../../src/k8s/resource.ts';
 import { ApiError, KubeClient, isConflict } from '../../src/k8s/rest.ts';

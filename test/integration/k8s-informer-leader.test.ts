@@ -16,7 +16,7 @@ import { LeaderElector } from '../../src/k8s/leader.ts';
 import type { LeaseObject } from '../../src/k8s/lease.ts';
 import { CONFIGMAPS, LEASES, NAMESPACES } from '../../src/k8s/resource.ts';
 import { ApiError, KubeClient, type RequestOptions, type Requester } from '../../src/k8s/rest.ts';
-import { ResourceClient } from '../../src/k8s/client.ts';
+import { ResourceClient } from '../helpers/resource-client.ts';
 import { labelIndex } from '../../src/k8s/store.ts';
 
 const logger = pino({ level: process.env.KIVE_TEST_LOG ?? 'silent' });

@@ -10,116 +10,43 @@ import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { kiveDataCrd, kivePolicyCrd } from '../../src/api/v1/crds.ts';
-import type { KiveData, KivePolicy } from '../../src/api/v1/types.ts';
-import { KubeClient } from '../../src/k8s/rest.ts';
-import { readKernelId } from '../../src/runtime/kernel-id.ts';
+import type { KivePolicy } from '../../src/api/v1/types.ts';
 import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
-import { startControlPlane, type ControlPlane } from '../helpers/cluster.ts';
-import { Containerd, containersUnavailable, type TestContainer } from '../helpers/containers.ts';
+import { containersUnavailable, type TestContainer } from '../helpers/containers.ts';
+import { catInside, NODE, NS, OperatorEnv, until } from '../helpers/operator-env.ts';
 import { startOperator, type OperatorProcess } from '../helpers/operator.ts';
 
 const run = promisify(execFile);
-const NODE = 'kive-test-node';
-const NS = 'kivebpf-system';
-const LEASE_ARGS = ['--lease-duration-ms', '3000', '--renew-deadline-ms', '2000', '--retry-period-ms', '300'];
 
-let cp: ControlPlane;
-let client: KubeClient;
-let containerd: Containerd;
+let env: OperatorEnv;
 let kernelId: string;
 const operators: OperatorProcess[] = [];
 const containers: TestContainer[] = [];
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const post = (path: string, body: unknown) => client.request({ method: 'POST', path, body });
-
-async function createPod(name: string, c: TestContainer, labels: Record<string, string> = {}): Promise<string> {
-  const pod = (await post('/api/v1/namespaces/default/pods', {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels },
-    spec: { nodeName: NODE, containers: [{ name: 'app', image: 'kive.test/busybox:1' }] },
-  })) as { metadata: { uid: string } };
-  await setPodContainer(name, c);
-  return pod.metadata.uid;
-}
-
-async function setPodContainer(name: string, c: TestContainer): Promise<void> {
-  await client.request({
-    method: 'PATCH',
-    path: `/api/v1/namespaces/default/pods/${name}/status`,
-    contentType: 'application/merge-patch+json',
-    body: {
-      status: {
-        phase: 'Running',
-        podIP: '10.88.0.5',
-        podIPs: [{ ip: '10.88.0.5' }],
-        containerStatuses: [
-          { name: 'app', containerID: `containerd://${c.id}`, ready: true, restartCount: 0, image: 'kive.test/busybox:1', imageID: '', state: { running: { startedAt: new Date().toISOString() } } },
-        ],
-      },
-    },
-  });
-}
-
-function policy(name: string, traps: KivePolicy['spec']['traps']): KivePolicy {
-  return { apiVersion: 'kivebpf.san7o.github.io/v1', kind: 'KivePolicy', metadata: { name, namespace: NS }, spec: { traps } };
-}
-
-const kiveData = async (selector: string) =>
-  ((await client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivedata`, query: { labelSelector: selector } })) as { items: KiveData[] }).items;
-
-/** Reads `path` inside the container, as a process of the container would. */
-const catInside = (c: TestContainer, path: string) => run('nsenter', ['--target', String(c.pid), '--mount', '--', '/bin/cat', path]);
+const post = (path: string, body: unknown) => env.post(path, body);
+const createPod = (name: string, c: TestContainer, labels: Record<string, string> = {}) => env.createPod(name, c, labels);
+const setPodContainer = (name: string, c: TestContainer) => env.setPodContainer(name, c);
+const policy = (name: string, traps: KivePolicy['spec']['traps']) => env.policy(name, traps);
+const kiveData = (selector: string) => env.kiveData(selector);
 
 const skip = containersUnavailable();
 
 describe('kive operator on a real API server, real containers and the real kernel', { skip, concurrency: false }, () => {
   before(async () => {
-    cp = await startControlPlane({ registerAfter: false });
-    client = new KubeClient(cp.kubeConfig);
-    kernelId = await readKernelId();
-    for (const crd of [kivePolicyCrd, kiveDataCrd]) await post('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-    await post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-    // No kube-controller-manager here, so nobody creates the default ServiceAccount that
-    // the ServiceAccount admission plugin wants before it admits a pod.
-    await post('/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
-    for (const name of ['kivepolicies', 'kivedata']) {
-      await until(`CRD ${name} established`, async () => {
-        const crd = (await client.request({ method: 'GET', path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}.kivebpf.san7o.github.io` })) as { status?: { conditions?: Array<{ type: string; status: string }> } };
-        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') || undefined;
-      });
-    }
-    containerd = await Containerd.start();
-    await containerd.importImages();
+    env = await OperatorEnv.start();
+    kernelId = env.kernelId;
   });
 
   after(async () => {
     for (const op of operators) await op.kill('SIGKILL');
     for (const c of containers) await c.stop();
-    await containerd?.stop();
-    await cp?.stop();
+    await env?.stop();
   });
 
-  const operatorArgs = () => ['--kubeconfig', cp.kubeconfigPath, '--node-name', NODE, '--namespace', NS, '--cri-socket', containerd.socket, '--kernel-grace-ms', '4000', ...LEASE_ARGS];
+  const operatorArgs = () => env.operatorArgs();
 
   test('policy -> KiveData -> map -> cat inside the container -> alert naming the pod and container', async () => {
-    const c = await containerd.runCri();
+    const c = await env.containerd.runCri();
     containers.push(c);
     await createPod('web-1', c, { app: 'web' });
     operators.push(startOperator('op-1', operatorArgs()));
@@ -148,14 +75,14 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.equal(alert.process.comm, 'cat');
 
     const status = await until('Ready=True on the policy', async () => {
-      const p = (await client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` })) as KivePolicy;
+      const p = (await env.client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` })) as KivePolicy;
       return p.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True') ? p.status : undefined;
     });
     assert.equal(status.armedTraps, 1);
   });
 
   test('two containers of one image watching the same path get their own alerts', async () => {
-    const c2 = await containerd.runCri();
+    const c2 = await env.containerd.runCri();
     containers.push(c2);
     await createPod('web-2', c2, { app: 'web' });
     await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies`, policy('image-file', [{ path: '/app/data.txt', matchAny: [{ matchLabels: { app: 'web' } }] }]));
@@ -177,7 +104,7 @@ describe('kive operator on a real API server, real containers and the real kerne
 
   test('a restarted container: the new inode is tracked, the old one is not', async () => {
     const old = containers[0]!;
-    const fresh = await containerd.runCri();
+    const fresh = await env.containerd.runCri();
     containers.push(fresh);
     await setPodContainer('web-1', fresh);
     await until('KiveData of web-1 follows the new container', async () =>
@@ -231,7 +158,7 @@ describe('kive operator on a real API server, real containers and the real kerne
       { path: '/magic.txt', matchAny: [{ pod: 'web-2' }] },
     ]));
     const ready = await until('escape policy reports UnsafePath', async () => {
-      const p = (await client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/escape` })) as KivePolicy;
+      const p = (await env.client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/escape` })) as KivePolicy;
       return p.status?.conditions?.find((c) => c.type === 'Ready' && c.reason === 'UnsafePath');
     });
     assert.equal(ready.status, 'False');
@@ -280,7 +207,7 @@ describe('kive operator on a real API server, real containers and the real kerne
       const obj = doc.toJS() as { kind: string; metadata: { namespace?: string } };
       const path = kinds[obj.kind];
       assert.ok(path, `deploy/operator.yaml: unexpected kind ${obj.kind}`);
-      await client.request({ method: 'POST', path: path.replace('NS', obj.metadata.namespace ?? ''), query: { dryRun: 'All', fieldValidation: 'Strict' }, body: obj })
+      await env.client.request({ method: 'POST', path: path.replace('NS', obj.metadata.namespace ?? ''), query: { dryRun: 'All', fieldValidation: 'Strict' }, body: obj })
         .catch((err: { status?: number; message: string }) => {
           if (err.status !== 409) assert.fail(`deploy/operator.yaml ${obj.kind}: ${err.message}`); // 409: the namespace exists
         });
@@ -291,7 +218,7 @@ describe('kive operator on a real API server, real containers and the real kerne
         if (obj?.kind !== 'KivePolicy') continue;
         const ns = obj.metadata.namespace ?? NS;
         await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${ns}/kivepolicies?dryRun=All`.replace('?dryRun=All', ''), { ...obj, metadata: { ...obj.metadata, namespace: ns, name: `${obj.metadata.name}-check` } })
-          .then(() => client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${ns}/kivepolicies/${obj.metadata.name}-check` }))
+          .then(() => env.client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${ns}/kivepolicies/${obj.metadata.name}-check` }))
           .catch((err: Error) => assert.fail(`${file.pathname}: ${err.message}`));
       }
     }
@@ -315,7 +242,7 @@ describe('kive operator on a real API server, real containers and the real kerne
     operators.push(second);
     await second.waitForLog((l) => l.msg === 'operator started');
     await new Promise((r) => setTimeout(r, 4_000)); // longer than a lease
-    const lease = (await client.request({ method: 'GET', path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/kive-loader-${kernelId}` })) as { spec: { holderIdentity: string } };
+    const lease = (await env.client.request({ method: 'GET', path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/kive-loader-${kernelId}` })) as { spec: { holderIdentity: string } };
     assert.equal(lease.spec.holderIdentity, 'op-2');
     assert.equal(second.logs.filter((l) => l.msg === 'loader leading: program attached').length, 0);
     const { stdout } = await run('bpftool', ['prog', 'show', '--json']);
@@ -325,7 +252,7 @@ describe('kive operator on a real API server, real containers and the real kerne
   });
 
   test('a deleted pod has its KiveData removed', async () => {
-    await client.request({ method: 'DELETE', path: '/api/v1/namespaces/default/pods/web-2', query: { gracePeriodSeconds: 0 } });
+    await env.client.request({ method: 'DELETE', path: '/api/v1/namespaces/default/pods/web-2', query: { gracePeriodSeconds: 0 } });
     await until('no KiveData for web-2', async () => {
       const all = await kiveData('app.kubernetes.io/managed-by=kive');
       return all.some((d) => d.spec.podName === 'web-2') ? undefined : true;
@@ -333,7 +260,7 @@ describe('kive operator on a real API server, real containers and the real kerne
   });
 
   test('KiveData of a kernel that no longer runs are garbage-collected', async () => {
-    const pod = (await client.request({ method: 'GET', path: '/api/v1/namespaces/default/pods/web-1' })) as { metadata: { uid: string } };
+    const pod = (await env.client.request({ method: 'GET', path: '/api/v1/namespaces/default/pods/web-1' })) as { metadata: { uid: string } };
     await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivedata`, {
       apiVersion: 'kivebpf.san7o.github.io/v1',
       kind: 'KiveData',
@@ -344,10 +271,10 @@ describe('kive operator on a real API server, real containers and the real kerne
   });
 
   test('a deleted policy: its KiveData go, then the finalizer lets it go', async () => {
-    await client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` });
+    await env.client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` });
     await until('policy honey gone', async () => {
       try {
-        await client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` });
+        await env.client.request({ method: 'GET', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/honey` });
         return undefined;
       } catch (err) {
         return (err as { status?: number }).status === 404 ? true : undefined;

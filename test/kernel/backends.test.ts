@@ -49,7 +49,8 @@ for (const spec of BACKENDS) {
   test(`backend ${backend}`, async (t) => {
     let monitor: FileMonitor;
     try {
-      monitor = await FileMonitor.open({ backend, ringBufferBytes: RING });
+      // Aggregation off: these checks count one event per access (flood.test.ts tests it).
+      monitor = await FileMonitor.open({ backend, ringBufferBytes: RING, aggregateWindowMs: 0 });
     } catch (err) {
       if (!isRefusal(err)) {
         report.backends[backend] = { status: 'fail', reason: (err as Error).message };
@@ -88,7 +89,7 @@ for (const spec of BACKENDS) {
         const file = tmp.file('read.txt');
         const id = trapFile(file);
         const pid = run('/bin/cat', [file], tmp.dir);
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'cat of the trapped file');
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid, 'cat of the trapped file');
         const key = keyOf(file);
         assert.equal(e.ino, key.ino);
         assert.equal(e.dev, key.dev);
@@ -108,7 +109,7 @@ for (const spec of BACKENDS) {
         const file = tmp.file('write.txt');
         const id = trapFile(file);
         const pid = run('/bin/sh', ['-c', `printf x >> '${file}'`]);
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid && (e.mask & MAY_WRITE) !== 0, 'append to the trapped file');
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid && (e.mask & MAY_WRITE) !== 0, 'append to the trapped file');
         if (openOp === 'open') assert.ok(e.mask & MAY_APPEND, 'open(O_APPEND) carries MAY_APPEND');
       });
 
@@ -118,7 +119,7 @@ for (const spec of BACKENDS) {
         chmodSync(bin, 0o755);
         const id = trapFile(bin);
         const pid = run(bin, []);
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid && (e.mask & MAY_EXEC) !== 0, 'exec of the trapped binary');
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid && (e.mask & MAY_EXEC) !== 0, 'exec of the trapped binary');
         if (spec.ops.includes('exec')) {
           assert.equal(e.op, 'exec');
           assert.equal(e.exe, realpathSync(bin));
@@ -131,7 +132,7 @@ for (const spec of BACKENDS) {
         linkSync(file, link);
         const id = trapFile(file);
         const pid = run('/bin/cat', [link]);
-        await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'cat through the hard link');
+        await log.waitFor((e) => e.slot === id && e.tgid === pid, 'cat through the hard link');
       });
 
       await check('access through a symlink is reported', async () => {
@@ -140,7 +141,7 @@ for (const spec of BACKENDS) {
         symlinkSync(file, link);
         const id = trapFile(file);
         const pid = run('/bin/cat', [link]);
-        await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'cat through the symlink');
+        await log.waitFor((e) => e.slot === id && e.tgid === pid, 'cat through the symlink');
       });
 
       await check('an unmonitored file is not reported (positive control first)', async () => {
@@ -151,7 +152,7 @@ for (const spec of BACKENDS) {
         // One process reads the unmonitored file, then the control: the ring is ordered,
         // so once the control's event is here any event for the first read would be too.
         const pid = run('/bin/cat', [quiet, control]);
-        await log.waitFor((e) => e.trapId === id && e.tgid === pid, 'the positive control');
+        await log.waitFor((e) => e.slot === id && e.tgid === pid, 'the positive control');
         const leaked = log.events.filter((e: KernelEvent) => e.ino === quietKey.ino && e.dev === quietKey.dev);
         assert.deepEqual(leaked, []);
       });
@@ -161,7 +162,7 @@ for (const spec of BACKENDS) {
         const id = trapFile(file);
         const before = monitor.counters();
         for (let i = 0; i < 5; i++) readFileSync(file);
-        await log.waitFor(() => log.forTrap(id).length >= 5, '5 reads');
+        await log.waitFor(() => log.forSlot(id).length >= 5, '5 reads');
         const after = monitor.counters();
         assert.ok(after.emitted - before.emitted >= 5n, `emitted grew by ${after.emitted - before.emitted}`);
         assert.equal(after.dropped, 0n);
@@ -170,7 +171,7 @@ for (const spec of BACKENDS) {
       await check('crossing the wake-up threshold wakes the reader (no timer)', async () => {
         // The timer is effectively off, so only BPF_RB_FORCE_WAKEUP can deliver these;
         // the other tests (default threshold, far above one event) exercise the timer.
-        const woken = await FileMonitor.open({ backend, ringBufferBytes: 1 << 16, wakeupBytes: 4096, pollIntervalMs: 3_600_000 });
+        const woken = await FileMonitor.open({ backend, ringBufferBytes: 1 << 16, wakeupBytes: 4096, pollIntervalMs: 3_600_000, aggregateWindowMs: 0 });
         try {
           const wlog = new EventLog(woken);
           const file = tmp.file('wakeup.txt');
@@ -180,7 +181,7 @@ for (const spec of BACKENDS) {
           // the events arrive without any wake-up.
           await new Promise((r) => setTimeout(r, 50));
           for (let i = 0; i < 20; i++) readFileSync(file);
-          await wlog.waitFor(() => wlog.forTrap(5).length >= 4, 'events delivered by a wake-up');
+          await wlog.waitFor(() => wlog.forSlot(5).length >= 4, 'events delivered by a wake-up');
         } finally {
           await woken.close();
         }
@@ -188,7 +189,7 @@ for (const spec of BACKENDS) {
 
       await check('a full ring counts drops instead of losing them silently', async () => {
         // One page of ring and no consumer: it fills after a few events.
-        const tiny = await FileMonitor.open({ backend, ringBufferBytes: 4096 });
+        const tiny = await FileMonitor.open({ backend, ringBufferBytes: 4096, aggregateWindowMs: 0 });
         try {
           const file = tmp.file('overflow.txt');
           tiny.setTrap(keyOf(file), 1);
@@ -197,6 +198,9 @@ for (const spec of BACKENDS) {
           assert.ok(c.emitted > 0n, `emitted ${c.emitted}`);
           assert.ok(c.dropped > 0n, `dropped ${c.dropped}`);
           assert.ok(c.emitted + c.dropped >= 50n, `every match accounted for: ${c.emitted} + ${c.dropped}`);
+          const perFile = tiny.takeDrops();
+          assert.deepEqual(perFile, [{ key: keyOf(file), lost: c.dropped }], 'drops are counted per trapped file');
+          assert.deepEqual(tiny.takeDrops(), [], 'taking the drops empties the map');
         } finally {
           await tiny.close();
         }
@@ -209,10 +213,10 @@ for (const spec of BACKENDS) {
           small.setTrap({ ino: 2n, dev: 5 }, 12);
           small.setTrap({ ino: 2n, dev: 5 }, 13); // replace, not a third entry
           assert.deepEqual(
-            small.listTraps().sort((a, b) => a.trapId - b.trapId),
+            small.listTraps().sort((a, b) => a.slot - b.slot),
             [
-              { key: { ino: 1n, dev: 5 }, trapId: 11 },
-              { key: { ino: 2n, dev: 5 }, trapId: 13 },
+              { key: { ino: 1n, dev: 5 }, slot: 11 },
+              { key: { ino: 2n, dev: 5 }, slot: 13 },
             ],
           );
           assert.throws(() => small.setTrap({ ino: 3n, dev: 5 }, 14), (e: unknown) => isKiveError(e, 'KIVE_MAP_FULL'));

@@ -75,7 +75,7 @@ for (const backend of BACKEND_PREFERENCE) {
         const key = resolveInRoot({ root: '/', path });
         monitor.setTrap(key, id);
         const pid = spawnSync('/bin/cat', [path], { stdio: 'ignore' }).pid;
-        const e = await log.waitFor((e) => e.trapId === id && e.tgid === pid, `cat of ${path}`);
+        const e = await log.waitFor((e) => e.slot === id && e.tgid === pid, `cat of ${path}`);
         assert.equal(e.ino, key.ino);
         assert.equal(e.dev, key.dev);
       }

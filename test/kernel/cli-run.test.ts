@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
+import { scaled } from '../kernels/time-scale.ts';
 
 const run = promisify(execFile);
 const KIVE = fileURLToPath(new URL('../../bin/kive', import.meta.url));
@@ -42,7 +43,7 @@ test('kive run: honeytoken, alert on cat, follows a replaced file, exits cleanly
   createInterface({ input: child.stdout }).on('line', (l) => alerts.push(JSON.parse(l)));
   createInterface({ input: child.stderr }).on('line', (l) => logs.push(l));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const waitFor = async <T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> => {
+  const waitFor = async <T>(what: string, fn: () => T | undefined, ms = scaled(15_000)): Promise<T> => {
     const end = Date.now() + ms;
     for (;;) {
       const v = fn();

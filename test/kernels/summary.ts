@@ -29,18 +29,21 @@ interface Report {
   autoBackend: string | null;
   backends: Partial<Record<Backend, BackendResult>>;
 }
+// bench/overhead.ts's OverheadResult, as read back from JSON (so nothing is trusted).
 interface BenchBackend {
   status: string;
   ns?: number;
   ratio?: number;
   reason?: string;
-  progNsPerRun?: number; // optional extra: the kernel's own run-time accounting
+  progNsPerRun?: number; // the kernel's own run-time accounting, per program run
+  runsPerOpen?: number;
 }
 interface Bench {
   kernel: string;
   iterations: number;
-  baselineNs: number;
+  noHookNs: number;
   backends: Record<string, BenchBackend>;
+  baseline?: BenchBackend; // the yardstick program (bench/baseline.bpf.c)
 }
 
 /** What one row's directory tells, already judged. */
@@ -50,10 +53,12 @@ export interface RowOutcome {
   release: string;
   where: string;
   seconds: string;
+  scale: string; // the row's time scale from calibrate.ts ("2.88"), or "?"
   auto: string;
   cells: Record<Backend, string>; // test result: "pass", "refused", "FAIL", "?", "-"
-  overhead: Record<Backend, string>; // "1.11x (640 ns/run)", "refused", "-"
-  baseline: string; // "27151 ns" per open+close pair without a hook, or "-"
+  overhead: Record<Backend, string>; // "1.11x 640 ns/run 4.0 runs/open", "refused", "-"
+  yardstick: string; // the same for the baseline program
+  noHook: string; // "27151 ns" per open+close pair without a hook, or "-"
   refusals: string[]; // "fentry: reason"
   problems: string[];
   notes: string[];
@@ -136,10 +141,12 @@ export function judgeRow(row: Row, dir: string): RowOutcome {
     release: readText(join(dir, "release")) ?? "?",
     where: readText(join(dir, "where")) ?? "?",
     seconds: readText(join(dir, "seconds")) ?? "?",
+    scale: readText(join(dir, "calibration")) ?? "?",
     auto: "?",
     cells,
     overhead,
-    baseline: "-",
+    yardstick: "-",
+    noHook: "-",
     refusals: [],
     problems: [],
     notes: [],
@@ -214,14 +221,11 @@ export function judgeRow(row: Row, dir: string): RowOutcome {
     }
   }
   if (bench !== undefined) {
-    out.baseline = typeof bench.baselineNs === "number" ? `${Math.round(bench.baselineNs)} ns` : "?";
-    for (const b of BACKENDS) {
-      const bb = bench.backends[b];
-      if (bb === undefined) overhead[b] = "?";
-      else if (bb.status === "ok" && typeof bb.ratio === "number") {
-        const perRun = typeof bb.progNsPerRun === "number" ? ` (${Math.round(bb.progNsPerRun)} ns/run)` : "";
-        overhead[b] = `${bb.ratio.toFixed(2)}x${perRun}`;
-      } else overhead[b] = bb.status;
+    out.noHook = typeof bench.noHookNs === "number" ? `${Math.round(bench.noHookNs)} ns` : "?";
+    for (const b of BACKENDS) overhead[b] = overheadCell(bench.backends[b]);
+    out.yardstick = overheadCell(bench.baseline);
+    if (bench.baseline !== undefined && bench.baseline.status !== "ok" && bench.baseline.status !== "refused") {
+      out.problems.push(`benchmark baseline program: status "${bench.baseline.status}"`);
     }
     if (bench.kernel !== out.release) out.problems.push(`bench.json is for kernel "${bench.kernel}", expected "${out.release}"`);
     for (const [name, bb] of Object.entries(bench.backends)) {
@@ -241,6 +245,14 @@ export function judgeRow(row: Row, dir: string): RowOutcome {
   return out;
 }
 
+function overheadCell(bb: BenchBackend | undefined): string {
+  if (bb === undefined) return "?";
+  if (bb.status !== "ok" || typeof bb.ratio !== "number") return bb.status;
+  const perRun = typeof bb.progNsPerRun === "number" ? ` ${Math.round(bb.progNsPerRun)} ns/run` : "";
+  const runs = typeof bb.runsPerOpen === "number" ? ` ${bb.runsPerOpen.toFixed(1)} runs/open` : "";
+  return `${bb.ratio.toFixed(2)}x${perRun}${runs}`;
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
@@ -249,24 +261,29 @@ function table(rows: string[][]): string {
 export function render(outcomes: RowOutcome[], seconds?: string): { text: string; ok: boolean } {
   const lines: string[] = [];
   lines.push("", "=== Kernel matrix: eBPF backends ===");
-  const head = ["kernel", "release", "ran on", "time", "auto", ...BACKENDS];
+  const head = ["kernel", "release", "ran on", "time", "slowness", "auto", ...BACKENDS];
   const body = outcomes.map((o) => [
     o.row.label,
     o.release,
     o.where,
     o.seconds === "?" ? "?" : `${o.seconds}s`,
+    o.scale === "?" ? "?" : `${o.scale}x`,
     o.auto,
     ...BACKENDS.map((b) => o.cells[b]),
   ]);
   lines.push(table([head, ...body]));
   lines.push(
     "",
+    "slowness: the row's time scale against a quiet TCG guest (calibrate.ts); its time",
+    "limits were stretched by it or by the host's load, whichever was larger (watchdog.ts)",
+    "",
     "overhead: open+close of an unmonitored file with the backend loaded, relative to no hook",
-    "(bench/overhead.ts; ns/run = the kernel's own accounting per program run; in QEMU's",
-    "software emulation only the ratios mean anything, and they are noisy)",
+    "(bench/overhead.ts; ns/run = the kernel's own accounting per program run; baseline =",
+    "bench/baseline.bpf.c, a kprobe on inode_permission doing one hash lookup; in QEMU's",
+    "software emulation only same-run comparisons mean anything, and they are noisy)",
   );
-  const ohead = ["kernel", "baseline/pair", ...BACKENDS];
-  const obody = outcomes.map((o) => [o.row.label, o.baseline, ...BACKENDS.map((b) => o.overhead[b])]);
+  const ohead = ["kernel", "no hook/pair", ...BACKENDS, "baseline"];
+  const obody = outcomes.map((o) => [o.row.label, o.noHook, ...BACKENDS.map((b) => o.overhead[b]), o.yardstick]);
   lines.push(table([ohead, ...obody]));
   const refusals = outcomes.flatMap((o) => o.refusals.map((r) => `  ${o.row.label}: ${r}`));
   if (refusals.length > 0) lines.push("", "refused by the kernel:", ...refusals);

@@ -55,10 +55,32 @@ test('the hot-path serializer writes exactly JSON.stringify(buildAlert(...)), by
     { ...trap, customMetadata: {}, nodeName: 'other-node', path: '/we"ird\\path\n', podName: 'ünïcode', callback: 'http://x' },
     { ...trap, policyName: '', containerId: '', containerName: '', podName: '', podNamespace: '' },
   ];
-  const events = [event, { ...event, ino: (1n << 63n) + 1n, dev: 0, mask: 0, op: 'exec', comm: 'a"b' }, { ...event, ino: 0n, pid: 1, tgid: 2, uid: 65534, gid: 65534 }];
-  const procs = [proc, { binary: '', cwd: '', arguments: '' }, { binary: '/bin/x y', cwd: '/tmp/\u0001', arguments: '--a="1"' }];
+  const events = [event, { ...event, ino: (1n << 63n) + 1n, dev: 0, mask: 0, op: 'exec', comm: 'a"b' }, { ...event, ino: 0n, pid: 1, tgid: 2, uid: 65534, gid: 65534 }, { ...event, repeats: 0 }, { ...event, repeats: 999_999 }];
+  const procs = [
+    proc,
+    { binary: '', cwd: '', arguments: '' },
+    { binary: '/bin/x y', cwd: '/tmp/\u0001', arguments: '--a="1"' },
+    { ...proc, truncated: ['binary', 'cwd', 'arguments'] as const },
+    { ...proc, truncated: [] },
+  ];
   const envs = [env, { kernelId: 'k', nodeName: '' }];
   for (const t of traps) for (const e of events) for (const p of procs) for (const v of envs) for (const ms of [0, 1_795_240_425_547, 1_795_240_425_547]) {
     assert.equal(serializeAlert(t, e, p, v, ms), JSON.stringify(buildAlert(t, e, p, v, ms)));
   }
+});
+
+test('truncated process fields are listed in process.truncated, and only when there are any', () => {
+  const cut = buildAlert(trap, event, { ...proc, truncated: ['cwd', 'arguments'] }, env, 0);
+  assertKiveAlertV1(cut);
+  assert.deepEqual(cut.process.truncated, ['cwd', 'arguments']);
+  assert.ok(!('truncated' in buildAlert(trap, event, proc, env, 0).process));
+  assert.ok(!('truncated' in buildAlert(trap, event, { ...proc, truncated: [] }, env, 0).process));
+});
+
+test('repeats folded by the kernel appear as metadata.repeats, and only when there are any', () => {
+  const flood = buildAlert(trap, { ...event, repeats: 41 }, proc, env, 0);
+  assertKiveAlertV1(flood);
+  assert.equal(flood.metadata.repeats, 41);
+  assert.ok(!('repeats' in buildAlert(trap, { ...event, repeats: 0 }, proc, env, 0).metadata));
+  assert.ok(!('repeats' in buildAlert(trap, event, proc, env, 0).metadata));
 });

@@ -66,3 +66,15 @@ test('the real /proc: this very process', () => {
   assert.equal(details.binary, process.execPath);
   assert.equal(details.cwd, process.cwd());
 });
+
+test('kernel details the kernel cut short are marked truncated; /proc details are not', () => {
+  const cache = new ProcessCache({ fs: fakeProc({}, {}) });
+  const ev = { tgid: 43, comm: 'cat', exe: '/deep/cat', cwd: '/d/e', args: ['cat', 'x'], truncated: ['exe', 'cwd', 'args'] as const };
+  assert.deepEqual(cache.lookup({ ...ev, truncated: [...ev.truncated] }).truncated, ['binary', 'cwd', 'arguments']);
+  assert.equal(new ProcessCache({ fs: fakeProc({}, {}) }).lookup({ ...ev, truncated: ['cwd'] }).truncated?.join(), 'cwd');
+  // A live process: /proc has the whole exe and argv, and the kernel's cut cwd is used only if /proc's is unreadable.
+  const live = fakeProc({ '/proc/44/comm': 'cat\n', '/proc/44/cmdline': 'cat\0x\0' }, { '/proc/44/exe': '/usr/bin/cat', '/proc/44/cwd': '/root' });
+  assert.equal(new ProcessCache({ fs: live }).lookup({ ...ev, tgid: 44, truncated: ['exe', 'cwd', 'args'] }).truncated, undefined);
+  const noCwd = fakeProc({ '/proc/45/comm': 'cat\n', '/proc/45/cmdline': 'cat\0x\0' }, { '/proc/45/exe': '/usr/bin/cat' });
+  assert.deepEqual(new ProcessCache({ fs: noCwd }).lookup({ ...ev, tgid: 45, truncated: ['exe', 'cwd', 'args'] }).truncated, ['cwd']);
+});

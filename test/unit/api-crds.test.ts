@@ -15,5 +15,5 @@ test('the KivePolicy CRD has a status subresource and the printer columns', () =
   const v1 = crd.spec.versions[0]!;
   assert.deepEqual(v1.subresources, { status: {} });
   const columns = (v1.additionalPrinterColumns as Array<{ name: string }>).map((c) => c.name);
-  assert.deepEqual(columns, ['Ready', 'Reason', 'Matched', 'Armed', 'Age']);
+  assert.deepEqual(columns, ['Ready', 'Reason', 'Matched', 'Armed', 'Pending', 'Age']);
 });

@@ -56,11 +56,27 @@ test('containerName: exact, regex (RE2, unanchored like Go), glob (whole name)',
   assert.equal(containerNameMatcher('glob: ngi')('nginx'), false);
 });
 
-test('a pod being deleted or finished selects nothing and is finished', () => {
-  const deleting = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
-  assert.deepEqual(selectContainers({ path: '/x', matchAny: [{ pod: 'nginx-pod' }] }, deleting), []);
-  assert.equal(podIsFinished(deleting), true);
-  assert.equal(podIsFinished({ ...pod, status: { ...pod.status, phase: 'Failed' } }), true);
+test('a pod in its grace period keeps its running containers selected until they exit', () => {
+  const trap = { path: '/x', matchAny: [{ pod: 'nginx-pod' }] };
+  const deleting: Pod = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
+  // nginx still runs: selected and running; sidecar never started and never will: left out.
+  assert.deepEqual(selectContainers(trap, deleting).map((c) => [c.containerName, c.running]), [['nginx', true]]);
+  assert.equal(podIsFinished(deleting), false);
+  // Its containers exited: nothing selected, the pod is finished.
+  const exited: Pod = {
+    ...deleting,
+    status: { ...deleting.status, containerStatuses: [{ name: 'nginx', containerID: 'containerd://aaa', state: { terminated: {} } }, { name: 'sidecar', state: { waiting: {} } }] },
+  };
+  assert.deepEqual(selectContainers(trap, exited), []);
+  assert.equal(podIsFinished(exited), true);
+});
+
+test('a pod that succeeded or failed selects nothing and is finished', () => {
+  for (const phase of ['Succeeded', 'Failed']) {
+    const done: Pod = { ...pod, status: { ...pod.status, phase } };
+    assert.deepEqual(selectContainers({ path: '/x', matchAny: [{ pod: 'nginx-pod' }] }, done), []);
+    assert.equal(podIsFinished(done), true);
+  }
   assert.equal(podIsFinished(pod), false);
 });
 
@@ -104,6 +120,7 @@ test('KiveData round trip: exact inode past 2^53, and the trap context alerts ne
     podNamespace: 'default',
     containerId: 'containerd://aaa',
     containerName: 'nginx',
+    nodeName: 'n1',
   });
   assert.equal(data.metadata.labels?.['kivebpf.san7o.github.io/kernel-id'], 'k-1');
 });

@@ -5,28 +5,11 @@ import { createDiscoverReconciler } from '../../src/controllers/discover.ts';
 import { createLoaderReconciler } from '../../src/controllers/loader.ts';
 import type { Pod } from '../../src/controllers/match.ts';
 import { trapId } from '../../src/controllers/naming.ts';
-import { createPodReconciler, KEYS, readyCondition } from '../../src/controllers/pod.ts';
-import { TrapIndex } from '../../src/controllers/trap-index.ts';
 import { KiveError } from '../../src/errors.ts';
+import { TrapModel } from '../../src/traps/model.ts';
+import { fakeTrapMap } from '../helpers/trap-map.ts';
 
 const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } } as never;
-
-const ctx = (p: string) => ({ policyName: p, path: '/s', customMetadata: {}, podName: '', podNamespace: '', containerId: '', containerName: '' });
-
-test('trap index: one kernel entry per file, one alert context per trap, moves on a new inode', () => {
-  const idx = new TrapIndex();
-  const f1 = { ino: 1n, dev: 2 };
-  assert.deepEqual(idx.upsert('a', f1, ctx('p1')).map((o) => o.op), ['set']);
-  assert.deepEqual(idx.upsert('b', f1, ctx('p2')), [], 'second trap on the same file: no map change');
-  assert.deepEqual(idx.trapsFor(1n, 2).map((c) => c.policyName).sort(), ['p1', 'p2']);
-  assert.deepEqual(idx.upsert('a', f1, ctx('p1')), [], 'unchanged: nothing to do');
-  // a's container restarted: new inode
-  const ops = idx.upsert('a', { ino: 9n, dev: 2 }, ctx('p1'));
-  assert.deepEqual(ops.map((o) => o.op), ['set'], 'old file still watched by b: not deleted');
-  assert.deepEqual(idx.remove('b').map((o) => o.op), ['delete']);
-  assert.deepEqual(idx.trapsFor(1n, 2), []);
-  assert.equal(idx.files().length, 1);
-});
 
 const policy: KivePolicy = {
   apiVersion: 'kivebpf.san7o.github.io/v1',
@@ -82,6 +65,21 @@ test('discover: one KiveData per (trap, container); a pending container does not
   assert.deepEqual(h.watched, [['ns/p', ['/proc/101/root:/secret.txt', '/proc/202/root:/secret.txt']]], 'the running containers\' trap directories are watched');
 });
 
+test('discover: a pod in its grace period keeps its running container armed; the one that never started is not pending', async () => {
+  const deleting = pod('a', [['web', 'containerd://101'], ['side', undefined]]);
+  deleting.metadata.deletionTimestamp = '2026-12-02T00:00:00Z';
+  const first = discoverHarness([pod('a', [['web', 'containerd://101']])]);
+  await first.reconcile('ns/p');
+  const h = discoverHarness([deleting], first.applied);
+  await h.reconcile('ns/p');
+  assert.deepEqual(h.deleted, [], 'its KiveData stays while the container runs');
+  assert.deepEqual([h.reports[0]?.matchedContainers, h.reports[0]?.armedTraps, h.reports[0]?.pendingContainers], [1, 1, 0]);
+  deleting.status!.containerStatuses = [{ name: 'web', containerID: 'containerd://101', state: { terminated: {} } }];
+  const gone = discoverHarness([deleting], first.applied);
+  await gone.reconcile('ns/p');
+  assert.deepEqual(gone.deleted, [first.applied[0]!.metadata.name], 'its container exited: the KiveData go');
+});
+
 test('discover: an unsafe path is reported, not armed; stale KiveData are deleted; unchanged ones are not rewritten', async () => {
   const first = discoverHarness([pod('a', [['web', 'containerd://101']])]);
   await first.reconcile('ns/p');
@@ -116,75 +114,23 @@ test('loader: arms KiveData of its kernel, deletes KiveData whose trap is gone, 
     ['kivebpf-system/good', data('good', id, '10')],
     ['kivebpf-system/orphan', data('orphan', 'not-a-trap', '11')],
   ]);
-  const map = new Map<string, number>();
+  const map = fakeTrapMap();
   const deleted: string[] = [];
-  const index = new TrapIndex();
+  const traps = new TrapModel(map);
   const reconcile = createLoaderReconciler({
     kernelId: 'k1',
     caches: { kiveData: (k) => store.get(k), policy: (k) => (k === 'ns/p' ? policy : undefined), policiesSynced: () => true },
-    index,
-    map: { setTrap: (k, v) => void map.set(`${k.ino}:${k.dev}`, v), deleteTrap: (k) => map.delete(`${k.ino}:${k.dev}`), clearTraps: () => map.clear() },
+    traps,
     deleteKiveData: async (_ns, n) => void deleted.push(n),
     trapIdsOf: (p) => new Set(p.spec.traps.map((t) => trapId(p, t))),
     log,
   });
   await reconcile('kivebpf-system/good');
   await reconcile('kivebpf-system/orphan');
-  assert.deepEqual([...map.keys()], ['10:5']);
+  assert.deepEqual([...map.entries.keys()], ['10:5']);
   assert.deepEqual(deleted, ['orphan']);
-  assert.equal(index.trapsFor(10n, 5)[0]?.nodeName, 'n2', 'alerts name the node of the container');
+  assert.equal(traps.trapsFor({ ino: 10n, dev: 5 })[0]?.nodeName, 'n2', 'alerts name the node of the container');
   store.delete('kivebpf-system/good');
   await reconcile('kivebpf-system/good');
-  assert.equal(map.size, 0);
-});
-
-test('Ready condition: problems first, then missing matches, pending; transition time kept when unchanged', () => {
-  const withNodes = (nodes: NodeReport[]): KivePolicy => ({ ...policy, status: { nodes } });
-  const armed = readyCondition(withNodes([{ node: 'n1', matchedContainers: 2, armedTraps: 2, pendingContainers: 0, problems: [] }]), undefined, 't1');
-  assert.deepEqual([armed.status, armed.reason, armed.lastTransitionTime], ['True', 'Armed', 't1']);
-  assert.equal(readyCondition(withNodes([{ node: 'n1', matchedContainers: 2, armedTraps: 2 }]), armed, 't2').lastTransitionTime, 't1');
-  const unsafe = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, problems: [{ reason: 'UnsafePath', message: 'm' }] }]), armed, 't3');
-  assert.deepEqual([unsafe.status, unsafe.reason, unsafe.lastTransitionTime], ['False', 'UnsafePath', 't3']);
-  assert.equal(readyCondition(withNodes([]), undefined, 't').reason, 'NoMatchingContainers');
-  assert.equal(readyCondition({ ...policy, spec: { traps: [{ path: '/x' }] } }, undefined, 't').reason, 'NoMatchAny');
-});
-
-test('pod controller: KiveData of a deleted or replaced pod go; a dead kernel is collected after its grace', async () => {
-  let now = 0;
-  const kd = (name: string, podName: string, podUid: string, kernelId: string): KiveData => ({
-    apiVersion: 'kivebpf.san7o.github.io/v1',
-    kind: 'KiveData',
-    metadata: { name, namespace: 'kivebpf-system' },
-    spec: { inodeNo: 1, devId: 1, podName, podNamespace: 'default', podUid, kernelId },
-  });
-  const all = [kd('a', 'web', 'uid-old', 'alive'), kd('b', 'web2', 'uid-web2', 'dead')];
-  const deleted: string[] = [];
-  let aliveRv = 1;
-  const reconcile = createPodReconciler({
-    caches: {
-      pod: (k) => (k === 'default/web' ? pod('web', [['c', 'containerd://1']]) : undefined),
-      kiveDataOfPod: (k) => all.filter((d) => `${d.spec.podNamespace}/${d.spec.podName}` === k),
-      kiveDataOfPolicy: () => [],
-      policy: () => undefined,
-      allKiveData: () => all.filter((d) => !deleted.includes(d.metadata.name)),
-      loaderLeases: () => new Map([['alive', String(aliveRv)]]),
-    },
-    writer: { deleteKiveData: async (_ns, n) => void deleted.push(n), addFinalizer: async () => {}, removeFinalizer: async () => {}, applyPolicyStatus: async () => {} },
-    log,
-    now: () => now,
-    kernelGraceMs: 1000,
-  });
-  await reconcile(KEYS.pod + 'default/web'); // same name, new uid: the old pod's KiveData go
-  assert.deepEqual(deleted, ['a']);
-  deleted.length = 0;
-  await reconcile(KEYS.gcKernels);
-  now = 600;
-  aliveRv++;
-  await reconcile(KEYS.gcKernels);
-  assert.deepEqual(deleted, [], 'within the grace period nothing is collected');
-  now = 1200;
-  aliveRv++; // the live kernel's loader keeps renewing
-  all.push(kd('c', 'web', 'uid-web', 'alive'));
-  await reconcile(KEYS.gcKernels);
-  assert.deepEqual(deleted, ['b'], 'only the kernel whose lease stopped changing');
+  assert.equal(map.entries.size, 0);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeEvent, encodeEvent, EVENT_CTX_SIZE, EVENT_SIZE, type KernelEvent } from '../../src/kernel/event.ts';
+import { EVENT_LAYOUT, EVF } from '../../src/kernel/contract.ts';
 import { maskNames, openFlagsMask, O_APPEND, O_PATH, O_RDWR, O_TRUNC, O_WRONLY, MAY_OPEN, MAY_READ, MAY_WRITE, MAY_APPEND } from '../../src/kernel/mask.ts';
 
 const base: KernelEvent = {
@@ -15,7 +16,8 @@ const base: KernelEvent = {
   gid: 1001,
   cgroupId: 987654321n,
   comm: 'cat',
-  trapId: 77,
+  slot: 77,
+  repeats: 12345,
 };
 
 function decode(bytes: Uint8Array, at = 0): KernelEvent {
@@ -38,6 +40,20 @@ test('event with context tail decodes argv, exe and cwd', () => {
   assert.deepEqual(decode(bytes, 8), ev);
 });
 
+test('truncation flags decode to the fields the kernel cut, and only with a context tail', () => {
+  const ev: KernelEvent = { ...base, args: ['a'], exe: '/x', cwd: '/y', truncated: ['args', 'cwd'] };
+  const bytes = encodeEvent(ev);
+  assert.equal(new DataView(bytes.buffer).getUint16(EVENT_LAYOUT.flags, true), EVF.CONTEXT | EVF.ARGS_TRUNC | EVF.CWD_TRUNC);
+  assert.deepEqual(decode(bytes, 16), ev);
+  const all = encodeEvent({ ...base, exe: '/x' });
+  new DataView(all.buffer).setUint16(EVENT_LAYOUT.flags, EVF.CONTEXT | EVF.ARGS_TRUNC | EVF.EXE_TRUNC | EVF.CWD_TRUNC, true);
+  assert.deepEqual(decode(all).truncated, ['args', 'exe', 'cwd']);
+  const header = encodeEvent(base, { context: false });
+  new DataView(header.buffer).setUint16(EVENT_LAYOUT.flags, EVF.EXE_TRUNC, true);
+  assert.equal(decode(header).truncated, undefined);
+  assert.equal(decode(encodeEvent({ ...base, exe: '/x' })).truncated, undefined);
+});
+
 test('comm of 15 bytes and non-ASCII text survive', () => {
   const ev = { ...base, comm: 'abcdefghijklmno', args: ['tëst'], cwd: '/tmp/ü' };
   assert.deepEqual(decode(encodeEvent(ev)), ev);
@@ -51,7 +67,7 @@ test('short and inconsistent records are rejected, not misread', () => {
 
 test('unknown op codes are reported, not dropped', () => {
   const bytes = encodeEvent(base, { context: false });
-  new DataView(bytes.buffer).setUint16(52, 9, true);
+  new DataView(bytes.buffer).setUint16(EVENT_LAYOUT.op, 9, true);
   assert.equal(decode(bytes).op, 'op9');
 });
 

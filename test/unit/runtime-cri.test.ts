@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { isKiveError } from '../../src/errors.ts';
 import { CriClient, criPackageDefinition, discoverCriSocket, pidFromStatusInfo } from '../../src/runtime/cri.ts';
+import { criLifecycleDefinition } from '../helpers/cri-lifecycle.ts';
 
 test('pidFromStatusInfo reads containerd and CRI-O verbose info', () => {
   // containerd 1.6/1.7/2.x: info["info"] is a JSON object with "pid" next to the spec.
@@ -24,8 +25,17 @@ test('pidFromStatusInfo reads containerd and CRI-O verbose info', () => {
   }
 });
 
+const methodsOf = (def: ReturnType<typeof criPackageDefinition>) => Object.keys(def['runtime.v1.RuntimeService'] as object).sort();
+
+test('Kive\'s own proto has only the calls it makes; the lifecycle calls are the tests\' addition', () => {
+  assert.deepEqual(methodsOf(criPackageDefinition()), ['ContainerStatus', 'ListContainers', 'Version']);
+  assert.deepEqual(methodsOf(criLifecycleDefinition()), [
+    'ContainerStatus', 'CreateContainer', 'ListContainers', 'RemoveContainer', 'RemovePodSandbox', 'RunPodSandbox', 'StartContainer', 'StopContainer', 'StopPodSandbox', 'Version',
+  ]);
+});
+
 test('the embedded proto keeps runtime.v1 field numbers', () => {
-  const def = criPackageDefinition();
+  const def = criLifecycleDefinition();
   const fields = (name: string) => {
     const t = def[`runtime.v1.${name}`] as unknown as { type: { field: Array<{ name: string; number: number }> } };
     return Object.fromEntries(t.type.field.map((f) => [f.name, f.number]));
@@ -79,7 +89,9 @@ test('CriClient talks runtime.v1 and maps errors', async (t) => {
   });
   t.after(() => fake.stop());
 
-  const cri = await CriClient.connect({ socket: fake.socket, timeoutMs: 300 });
+  // A generous deadline for the calls that must answer (the machine may be loaded); the
+  // deadline itself is tested with a short one on the call that never answers in time.
+  const cri = await CriClient.connect({ socket: fake.socket, timeoutMs: 10_000 });
   t.after(() => cri.close());
   assert.deepEqual(seen[0], { version: 'v1' });
   assert.deepEqual(await cri.version(), { version: '0.1.0', runtimeName: 'fake', runtimeVersion: '9.9', runtimeApiVersion: 'v1' });
@@ -91,12 +103,15 @@ test('CriClient talks runtime.v1 and maps errors', async (t) => {
   await assert.rejects(cri.containerPid('nopid'), (e) => isKiveError(e, 'KIVE_RUNTIME') && /no pid/.test(e.message));
   await assert.rejects(cri.containerPid('gone'), (e) => isKiveError(e, 'KIVE_CONTAINER_NOT_FOUND'));
   const t0 = Date.now();
-  await assert.rejects(cri.containerPid('slow'), (e) => isKiveError(e, 'KIVE_RUNTIME') && /no answer within 300 ms/.test(e.message));
+  await assert.rejects(cri.call('ContainerStatus', { containerId: 'slow', verbose: true }, 300), (e) => isKiveError(e, 'KIVE_RUNTIME') && /no answer within 300 ms/.test(e.message));
   assert.ok(Date.now() - t0 < 1_500, 'the deadline cut the call short');
 
   assert.deepEqual(await cri.listContainers({ state: 'CONTAINER_RUNNING' }), [{ id: 'running', podSandboxId: 'sb', name: 'app', state: 'CONTAINER_RUNNING', labels: { a: 'b' } }]);
   assert.deepEqual((seen.at(-1) as { filter: { state: unknown } }).filter.state, { state: 'CONTAINER_RUNNING' });
-  await assert.rejects(cri.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not implemented/.test(e.message));
+  await assert.rejects(cri.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not in this client's runtime\.v1/.test(e.message));
+  const lifecycle = await CriClient.connect({ socket: fake.socket, packageDefinition: criLifecycleDefinition() });
+  t.after(() => lifecycle.close());
+  await assert.rejects(lifecycle.call('StartContainer', { containerId: 'x' }), (e) => isKiveError(e, 'KIVE_RUNTIME') && /not implemented/.test(e.message));
 
   cri.close();
   cri.close(); // idempotent

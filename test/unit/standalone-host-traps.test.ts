@@ -7,22 +7,18 @@ import type { KivePolicy } from '../../src/api/v1/types.ts';
 import { isKiveError } from '../../src/errors.ts';
 import { resolveInRoot } from '../../src/runtime/resolve.ts';
 import { HostTrapSet } from '../../src/standalone/host-traps.ts';
+import { fakeTrapMap as fakeMap } from '../helpers/trap-map.ts';
 
 const silent = { info() {}, warn() {}, error() {} };
-
-function fakeMap() {
-  const entries = new Map<string, number>();
-  return {
-    entries,
-    setTrap: (k: { ino: bigint; dev: number }, id: number) => void entries.set(`${k.ino}:${k.dev}`, id),
-    deleteTrap: (k: { ino: bigint; dev: number }) => entries.delete(`${k.ino}:${k.dev}`),
-  };
-}
 
 function policy(name: string, traps: KivePolicy['spec']['traps']): KivePolicy {
   return { apiVersion: 'kivebpf.san7o.github.io/v1', kind: 'KivePolicy', metadata: { name }, spec: { alertVersion: 'v1', traps } };
 }
 
+const keyOf = (path: string) => {
+  const { ino, dev } = resolveInRoot({ root: '/', path });
+  return { ino, dev };
+};
 const inodeOf = (p: string) => statSync(p, { bigint: true }).ino;
 const until = async (cond: () => boolean, what: string) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -40,7 +36,7 @@ test('arms the file, follows a rename over it and a delete + recreate, disarming
   traps.armAll([policy('p', [{ path, metadata: { severity: 'high' } }])]);
   const first = inodeOf(path);
   assert.deepEqual([...map.entries.values()], [1]);
-  assert.equal(traps.trapsFor(first, [...map.entries.keys()][0]!.split(':').map(Number)[1]!)[0]?.customMetadata.severity, 'high');
+  assert.equal(traps.trapsFor({ ino: first, dev: Number([...map.entries.keys()][0]!.split(':')[1]) })[0]?.customMetadata.severity, 'high');
 
   // rename over it (what editors and config managers do)
   writeFileSync(join(dir, 'tmp'), 'v2');
@@ -89,7 +85,7 @@ test('create: a deleted honeytoken is created again with its mode', async (t) =>
   assert.equal(map.entries.size, 1);
 });
 
-test('two traps on one file: both get alerts, and one moving away keeps the other armed', (t) => {
+test('two traps on one file: both get alerts; the file replaced at one path stays armed for both while it has a link', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kive-traps-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const a = join(dir, 'a');
@@ -101,12 +97,13 @@ test('two traps on one file: both get alerts, and one moving away keeps the othe
   traps.armAll([policy('p1', [{ path: a }]), policy('p2', [{ path: join(dir, 'b') }])]);
   const [key] = [...map.entries.keys()];
   const [ino, dev] = key!.split(':');
-  assert.deepEqual(traps.trapsFor(BigInt(ino!), Number(dev)).map((c) => c.policyName).sort(), ['p1', 'p2']);
+  assert.deepEqual(traps.trapsFor({ ino: BigInt(ino!), dev: Number(dev) }).map((c) => c.policyName).sort(), ['p1', 'p2']);
   unlinkSync(join(dir, 'b'));
   writeFileSync(join(dir, 'b'), 'new');
   traps.recheck();
   assert.equal(map.entries.size, 2);
-  assert.deepEqual(traps.trapsFor(BigInt(ino!), Number(dev)).map((c) => c.policyName), ['p1']);
+  assert.deepEqual(traps.trapsFor({ ino: BigInt(ino!), dev: Number(dev) }).map((c) => c.policyName).sort(), ['p1', 'p2']);
+  assert.deepEqual(traps.trapsFor(keyOf(join(dir, 'b'))).map((c) => c.policyName), ['p2']);
 });
 
 test('a missing file without create refuses to start, with the path in the message', () => {

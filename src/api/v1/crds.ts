@@ -57,6 +57,7 @@ export const kivePolicyCrd: Schema = crd(
       { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
       { name: 'Matched', type: 'integer', jsonPath: '.status.matchedContainers', description: 'Matched containers' },
       { name: 'Armed', type: 'integer', jsonPath: '.status.armedTraps', description: 'Armed traps' },
+      { name: 'Pending', type: 'integer', jsonPath: '.status.pendingContainers', description: 'Matched containers not running yet' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   },

@@ -64,6 +64,8 @@ export interface KivePolicyStatus {
   conditions?: Condition[];
   matchedContainers?: number;
   armedTraps?: number;
+  /** Matched containers not running yet, summed over the nodes' reports. */
+  pendingContainers?: number;
   /** One entry per node, written by that node's discover controller. */
   nodes?: NodeReport[];
 }

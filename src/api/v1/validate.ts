@@ -78,7 +78,3 @@ export function validatePolicySpec(spec: unknown): string[] {
   // server's: "spec.traps[0].path: path must be absolute (start with /)".
   return [...new Set((validator.errors ?? []).map(describe))];
 }
-
-export function isValidPolicySpec(spec: unknown): spec is KivePolicySpec {
-  return validatePolicySpec(spec).length === 0;
-}

@@ -1,10 +1,12 @@
-// A typed handle on one kind: every verb a controller needs, with the ResourceRef bound
-// so callers never spell a plural or build a path. Plain JSON in and out.
+// A typed handle on one kind for tests: get, list, create, replace, delete, apply and
+// patches with the ResourceRef bound, so a test never spells a plural or builds a path.
+// Plain JSON in and out. The controllers do not use it: they read informer caches and
+// write through src/operator/writers.ts.
 
-import { apply, applyStatus, jsonPatch, mergePatch, type ApplyOptions, type JsonPatchOp, type PatchOptions } from './apply.ts';
-import { addFinalizer, removeFinalizer } from './finalizers.ts';
-import { apiVersionOf, collectionPath, objectPath, type KubeList, type KubeObject, type ResourceRef } from './resource.ts';
-import { isNotFound, type Requester } from './rest.ts';
+import { apply, applyStatus, jsonPatch, mergePatch, type ApplyOptions, type JsonPatchOp, type PatchOptions } from '../../src/k8s/apply.ts';
+import { addFinalizer, removeFinalizer } from '../../src/k8s/finalizers.ts';
+import { apiVersionOf, collectionPath, objectPath, type KubeList, type KubeObject, type ResourceRef } from '../../src/k8s/resource.ts';
+import { isNotFound, type Requester } from '../../src/k8s/rest.ts';
 
 export interface ListOptions {
   /** All namespaces when undefined. */

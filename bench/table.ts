@@ -1,0 +1,26 @@
+// The overhead table of docs/performance.md, from one OverheadResult (bench/overhead.ts):
+// printed by `node bench/overhead.ts`, by `make bench` for the host and for each guest.
+import type { OverheadResult, SettingResult } from './overhead.ts';
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
+function row(name: string, r: SettingResult | undefined): string {
+  if (r === undefined) return `| ${name} | (not measured) | | | |`;
+  if (r.status !== 'ok') return `| ${name} | refused: ${r.reason ?? '?'} | | | |`;
+  const perRun = r.progNsPerRun !== undefined ? fmt(r.progNsPerRun) : '?';
+  const runs = r.runsPerOpen !== undefined ? r.runsPerOpen.toFixed(2) : '?';
+  return `| ${name} | ${fmt(r.ns ?? 0)} | ${r.ratio?.toFixed(2) ?? '?'}x | ${perRun} | ${runs} |`;
+}
+
+/** Markdown lines: a heading, then no hook / each Kive backend / the baseline program. */
+export function overheadTable(r: OverheadResult, where = 'host'): string[] {
+  return [
+    `### ${where}: kernel ${r.kernel}, ${fmt(r.iterations)} open+close pairs of an unmonitored file, median of ${r.repeats}`,
+    '',
+    '| setting | ns per open+close | ratio to no hook | ns per program run | runs per open |',
+    '|---|---:|---:|---:|---:|',
+    `| no hook | ${fmt(r.noHookNs)} | 1.00x | | |`,
+    ...Object.entries(r.backends).map(([name, b]) => row(`Kive ${name}`, b)),
+    row('baseline (kprobe inode_permission, one lookup)', r.baseline),
+  ];
+}

@@ -1,0 +1,31 @@
+// The one place a TrapContext (what an alert says about its trap) is built, from
+// whichever source armed the trap: a KiveData (controllers/kivedata.ts) or a policy
+// trap on the host (standalone/host-traps.ts). Absent pod and container fields are
+// empty strings, as KiveAlert v1 requires them.
+
+import type { TrapContext } from '../alerts/build.ts';
+
+export interface TrapContextSource {
+  policyName: string;
+  path: string;
+  metadata?: Readonly<Record<string, string>> | undefined;
+  callback?: string | undefined;
+  pod?: { name?: string | undefined; namespace?: string | undefined } | undefined;
+  container?: { id?: string | undefined; name?: string | undefined } | undefined;
+  /** The node of the container, when the source knows it. */
+  nodeName?: string | undefined;
+}
+
+export function trapContext(s: TrapContextSource): TrapContext {
+  return {
+    policyName: s.policyName,
+    path: s.path,
+    customMetadata: { ...(s.metadata ?? {}) },
+    podName: s.pod?.name ?? '',
+    podNamespace: s.pod?.namespace ?? '',
+    containerId: s.container?.id ?? '',
+    containerName: s.container?.name ?? '',
+    ...(s.callback ? { callback: s.callback } : {}),
+    ...(s.nodeName ? { nodeName: s.nodeName } : {}),
+  };
+}

@@ -1,0 +1,214 @@
+// The pod controller's three reconcilers, each on its own key type, with the caches and
+// writes faked: pod cleanup, policy status (finalizer and Ready), dead-kernel collection.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { KiveData, KivePolicy, KivePolicyStatus, NodeReport } from '../../src/api/v1/types.ts';
+import { createKernelGcReconciler, KERNELS } from '../../src/controllers/kernel-gc.ts';
+import type { Pod } from '../../src/controllers/match.ts';
+import { createPodCleanupReconciler } from '../../src/controllers/pod-cleanup.ts';
+import { podKey, podKeyOfData, policyKey, policyKeyOfData, type PodKey, type PolicyKey } from '../../src/controllers/pod-controller.ts';
+import { createPolicyStatusReconciler, POLICY_FINALIZER, readyCondition } from '../../src/controllers/policy-status.ts';
+
+const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } } as never;
+const signal = new AbortController().signal;
+
+const kd = (name: string, spec: Partial<KiveData['spec']>): KiveData => ({
+  apiVersion: 'kivebpf.san7o.github.io/v1',
+  kind: 'KiveData',
+  metadata: { name, namespace: 'kivebpf-system' },
+  spec: { inodeNo: 1, devId: 1, podNamespace: 'default', policyNamespace: 'kivebpf-system', ...spec },
+});
+
+const runningPod = (name: string, uid: string, extra: Partial<Pod['metadata']> = {}, phase = 'Running'): Pod => ({
+  metadata: { name, namespace: 'default', uid, ...extra },
+  spec: { containers: [{ name: 'app' }] },
+  status: { phase, containerStatuses: [{ name: 'app', containerID: 'containerd://1', state: { running: {} } }] },
+});
+
+const policy = (extra: Partial<KivePolicy['metadata']> = {}, status?: KivePolicyStatus): KivePolicy => ({
+  apiVersion: 'kivebpf.san7o.github.io/v1',
+  kind: 'KivePolicy',
+  metadata: { name: 'p', namespace: 'kivebpf-system', generation: 2, ...extra },
+  spec: { traps: [{ path: '/s', matchAny: [{ pod: 'web' }] }] },
+  ...(status ? { status } : {}),
+});
+
+test('keys: a KiveData maps to the cache keys of its pod and its policy', () => {
+  const d = kd('x', { podName: 'web', policyName: 'p' });
+  assert.equal(podKeyOfData(d), podKey({ metadata: { namespace: 'default', name: 'web' } }));
+  assert.equal(podKeyOfData(d), 'default/web');
+  assert.equal(policyKeyOfData(d), policyKey(policy()));
+  assert.equal(policyKeyOfData(d), 'kivebpf-system/p');
+});
+
+test('pod cleanup: KiveData of a deleted, finished or replaced pod go; a running pod keeps its own', async () => {
+  const pods = new Map<string, Pod>();
+  const data = [kd('of-old-uid', { podName: 'web', podUid: 'uid-old' }), kd('current', { podName: 'web', podUid: 'uid-new' }), kd('of-gone', { podName: 'gone', podUid: 'u' })];
+  const deleted: string[] = [];
+  const reconcile = createPodCleanupReconciler({
+    caches: { pod: (k) => pods.get(k), kiveDataOfPod: (k) => data.filter((d) => !deleted.includes(d.metadata.name) && podKeyOfData(d) === k) },
+    deleteKiveData: async (_ns, name) => void deleted.push(name),
+    log,
+  });
+  const web = 'default/web' as PodKey;
+  pods.set(web, runningPod('web', 'uid-new'));
+  await reconcile(web, signal);
+  assert.deepEqual(deleted, ['of-old-uid'], 'same name, new uid: the earlier pod\'s KiveData go, the current one stays');
+  await reconcile('default/gone' as PodKey, signal);
+  assert.deepEqual(deleted, ['of-old-uid', 'of-gone']);
+  // Being deleted, its container still running (the grace period): it keeps its KiveData.
+  pods.set(web, runningPod('web', 'uid-new', { deletionTimestamp: '2026-12-02T00:00:00Z' }));
+  await reconcile(web, signal);
+  assert.deepEqual(deleted, ['of-old-uid', 'of-gone'], 'a pod in its grace period is still watched');
+  // Its container exited: the KiveData go, though the pod object is still there.
+  const exited = runningPod('web', 'uid-new', { deletionTimestamp: '2026-12-02T00:00:00Z' });
+  exited.status!.containerStatuses = [{ name: 'app', containerID: 'containerd://1', state: { terminated: {} } }];
+  pods.set(web, exited);
+  await reconcile(web, signal);
+  assert.deepEqual(deleted, ['of-old-uid', 'of-gone', 'current'], 'its containers are gone');
+  deleted.pop();
+  pods.set(web, runningPod('web', 'uid-new', {}, 'Succeeded'));
+  await reconcile(web, signal);
+  assert.deepEqual(deleted, ['of-old-uid', 'of-gone', 'current'], 'a finished pod');
+});
+
+test('policy status: adds the finalizer, writes Ready once, and a deleted policy releases it only after its KiveData are gone', async () => {
+  const calls: string[] = [];
+  let current: KivePolicy | undefined = policy({}, { nodes: [{ node: 'n1', matchedContainers: 1, armedTraps: 1, pendingContainers: 0 }] });
+  const data = [kd('d1', { policyName: 'p' }), kd('d2', { policyName: 'p' })];
+  const deleted: string[] = [];
+  let written: KivePolicyStatus | undefined;
+  const reconcile = createPolicyStatusReconciler({
+    caches: { policy: () => current, kiveDataOfPolicy: () => data.filter((d) => !deleted.includes(d.metadata.name)) },
+    writer: {
+      deleteKiveData: async (_ns, name) => void (calls.push(`delete ${name}`), deleted.push(name)),
+      addFinalizer: async () => void calls.push('addFinalizer'),
+      removeFinalizer: async () => void calls.push('removeFinalizer'),
+      applyPolicyStatus: async (_p, s) => void (calls.push('status'), (written = s)),
+    },
+    log,
+    now: () => Date.parse('2026-12-02T00:00:00Z'),
+  });
+  const key = 'kivebpf-system/p' as PolicyKey;
+  await reconcile(key, signal);
+  assert.deepEqual(calls, ['addFinalizer', 'status']);
+  assert.equal(written?.conditions?.[0]?.reason, 'Armed');
+  assert.equal(written?.armedTraps, 2, 'armed: the KiveData that exist');
+  assert.equal(written?.observedGeneration, 2);
+
+  // The write came back through the cache: nothing changed, nothing is written.
+  current = { ...current!, metadata: { ...current!.metadata, finalizers: [POLICY_FINALIZER] }, status: { ...current!.status, ...written } };
+  calls.length = 0;
+  await reconcile(key, signal);
+  assert.deepEqual(calls, []);
+
+  current = { ...current, metadata: { ...current.metadata, deletionTimestamp: '2026-12-02T00:00:01Z' } };
+  await reconcile(key, signal);
+  assert.deepEqual(calls, ['delete d1', 'delete d2', 'removeFinalizer']);
+
+  // Deleted before the finalizer was on: its KiveData go anyway.
+  current = undefined;
+  deleted.length = 0;
+  calls.length = 0;
+  await reconcile(key, signal);
+  assert.deepEqual(calls, ['delete d1', 'delete d2']);
+});
+
+test('Ready condition: problems first, then missing matches, pending; transition time kept when unchanged', () => {
+  const withNodes = (nodes: NodeReport[]): KivePolicy => policy({}, { nodes });
+  const armed = readyCondition(withNodes([{ node: 'n1', matchedContainers: 2, armedTraps: 2, pendingContainers: 0, problems: [] }]), undefined, 't1');
+  assert.deepEqual([armed.status, armed.reason, armed.lastTransitionTime], ['True', 'Armed', 't1']);
+  assert.equal(readyCondition(withNodes([{ node: 'n1', matchedContainers: 2, armedTraps: 2 }]), armed, 't2').lastTransitionTime, 't1');
+  const unsafe = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, problems: [{ reason: 'UnsafePath', message: 'm' }] }]), armed, 't3');
+  assert.deepEqual([unsafe.status, unsafe.reason, unsafe.lastTransitionTime], ['False', 'UnsafePath', 't3']);
+  assert.equal(readyCondition(withNodes([]), undefined, 't').reason, 'NoMatchingContainers');
+  assert.equal(readyCondition({ ...policy(), spec: { traps: [{ path: '/x' }] } }, undefined, 't').reason, 'NoMatchAny');
+});
+
+test('Ready stays True/Armed while one container is armed and another starts (a rollout), counting the pending one', () => {
+  const withNodes = (nodes: NodeReport[]): KivePolicy => policy({}, { nodes });
+  const before = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, armedTraps: 1, pendingContainers: 0 }]), undefined, 't1');
+  // The new replica is scheduled on another node and not running yet; the old one is armed.
+  const rollout = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, armedTraps: 1, pendingContainers: 0 }, { node: 'n2', matchedContainers: 1, armedTraps: 0, pendingContainers: 1 }]), before, 't2');
+  assert.deepEqual([rollout.status, rollout.reason, rollout.lastTransitionTime], ['True', 'Armed', 't1'], 'no transition');
+  assert.match(rollout.message, /1 trap\(s\) armed in 2 matched container\(s\), 1 not running yet/);
+  // Nothing armed yet: pending is the reason.
+  const starting = readyCondition(withNodes([{ node: 'n2', matchedContainers: 1, armedTraps: 0, pendingContainers: 1 }]), undefined, 't3');
+  assert.deepEqual([starting.status, starting.reason], ['False', 'ContainersPending']);
+  // A failure anywhere wins over armed ones.
+  const failed = readyCondition(withNodes([{ node: 'n1', matchedContainers: 1, armedTraps: 1 }, { node: 'n2', matchedContainers: 1, problems: [{ reason: 'PathNotFound', message: '/s in default/web/app: missing' }] }]), rollout, 't4');
+  assert.deepEqual([failed.status, failed.reason], ['False', 'PathNotFound']);
+});
+
+test('policy status counts the pending containers of every node', async () => {
+  let written: KivePolicyStatus | undefined;
+  const reconcile = createPolicyStatusReconciler({
+    caches: {
+      policy: () => policy({ finalizers: [POLICY_FINALIZER] }, { nodes: [{ node: 'n1', matchedContainers: 2, armedTraps: 1, pendingContainers: 1 }, { node: 'n2', matchedContainers: 1, pendingContainers: 1 }] }),
+      kiveDataOfPolicy: () => [kd('d1', { policyName: 'p' })],
+    },
+    writer: { deleteKiveData: async () => {}, addFinalizer: async () => {}, removeFinalizer: async () => {}, applyPolicyStatus: async (_p, s) => void (written = s) },
+    log,
+    now: () => 0,
+  });
+  await reconcile('kivebpf-system/p' as PolicyKey, signal);
+  assert.deepEqual([written?.matchedContainers, written?.armedTraps, written?.pendingContainers, written?.conditions?.[0]?.reason], [3, 1, 2, 'Armed']);
+});
+
+test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData after the grace, a renewing one never', async () => {
+  let now = 0;
+  const all = [kd('a', { kernelId: 'alive' }), kd('b', { kernelId: 'dead' })];
+  const deleted: string[] = [];
+  let aliveRv = 1;
+  const reconcile = createKernelGcReconciler({
+    caches: { allKiveData: () => all.filter((d) => !deleted.includes(d.metadata.name)), allPolicies: () => [], loaderLeases: () => new Map([['alive', String(aliveRv)]]) },
+    deleteKiveData: async (_ns, name) => void deleted.push(name),
+    removeNodeReport: async () => assert.fail('no reports here'),
+    log,
+    now: () => now,
+    kernelGraceMs: 1000,
+  });
+  assert.deepEqual(await reconcile(KERNELS, signal), { requeueAfterMs: 1000 }, 'comes back within the grace');
+  now = 600;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, [], 'within the grace period nothing is collected');
+  now = 1200;
+  aliveRv++; // the live kernel's loader keeps renewing
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, ['b'], 'only the kernel whose lease stopped changing');
+  now = 5000;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, ['b'], 'renewed again: however long since the start, it lives');
+  now = 6100;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, ['b', 'a'], 'then silent for longer than the grace: collected');
+});
+
+test('kernel GC: the node reports of a kernel that stopped are removed from every policy, a live node\'s stay', async () => {
+  let now = 0;
+  let aliveRv = 1;
+  const gone: NodeReport = { node: 'n-gone', kernelId: 'dead', matchedContainers: 1, armedTraps: 1 };
+  const live: NodeReport = { node: 'n-live', kernelId: 'alive', matchedContainers: 1, armedTraps: 1 };
+  const policies = [policy({ name: 'p1' }, { nodes: [live, gone] }), policy({ name: 'p2' }, { nodes: [gone] }), policy({ name: 'p3' })];
+  const removed: string[] = [];
+  const reconcile = createKernelGcReconciler({
+    // No KiveData at all: a node that reported only problems or pending containers.
+    caches: { allKiveData: () => [], allPolicies: () => policies, loaderLeases: () => new Map([['alive', String(aliveRv)], ['dead', '7']]) },
+    deleteKiveData: async () => assert.fail('no KiveData here'),
+    removeNodeReport: async (p, r) => void removed.push(`${p.metadata.name}:${r.node}`),
+    log,
+    now: () => now,
+    kernelGraceMs: 1000,
+  });
+  await reconcile(KERNELS, signal);
+  now = 900;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(removed, [], 'within the grace');
+  now = 1100;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(removed, ['p1:n-gone', 'p2:n-gone']);
+});
