@@ -10,8 +10,10 @@ const USAGE = `usage: kive <command> [options]
 
 commands:
   run --policy FILE [--policy FILE...] [--backend ${BACKEND_CHOICES.join('|')}]
-      [--max-traps N] [--node-name NAME]
+      [--max-traps N] [--node-name NAME] [--aggregate-window MS]
                  monitor files on this host; KiveAlerts go to stdout as NDJSON
+                 (MS: repeats of one process's access folded per window, default
+                 1000, 0 = off; docs/kernel.md "Floods")
   probe          print which eBPF backends this kernel supports, and why not
   crds [--out DIR]
                  print the CustomResourceDefinitions (or write them into DIR)
@@ -44,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
           backend: { type: 'string', default: 'auto' },
           'max-traps': { type: 'string' },
           'node-name': { type: 'string' },
+          'aggregate-window': { type: 'string' },
         },
         strict: true,
         allowPositionals: false,
@@ -52,11 +55,17 @@ async function main(argv: string[]): Promise<number> {
       const backend = parseBackendChoice(values.backend);
       const { runCommand } = await import('./run.ts');
       const maxTraps = positiveInt('max-traps', values['max-traps']);
+      const window = values['aggregate-window'];
+      const aggregateWindowMs = window === undefined ? undefined : Number(window);
+      if (aggregateWindowMs !== undefined && !(Number.isSafeInteger(aggregateWindowMs) && aggregateWindowMs >= 0 && aggregateWindowMs <= 3_600_000)) {
+        throw usage(`--aggregate-window must be milliseconds between 0 (off) and 3600000, got "${window}"`);
+      }
       return runCommand({
         policyFiles: values.policy,
         backend,
         log: createLogger(),
         ...(maxTraps !== undefined ? { maxTraps } : {}),
+        ...(aggregateWindowMs !== undefined ? { aggregateWindowMs } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
       });
     }

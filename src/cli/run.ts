@@ -20,6 +20,8 @@ export interface RunOptions {
   policyFiles: string[];
   backend: BackendName | 'auto';
   maxTraps?: number;
+  /** Kernel aggregation window (MonitorOptions.aggregateWindowMs). */
+  aggregateWindowMs?: number;
   nodeName?: string;
   log: Logger;
 }
@@ -35,6 +37,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const monitor = await FileMonitor.open({
     backend: opts.backend,
     ...(opts.maxTraps !== undefined ? { maxTraps: opts.maxTraps } : {}),
+    ...(opts.aggregateWindowMs !== undefined ? { aggregateWindowMs: opts.aggregateWindowMs } : {}),
   });
   const nodeName = opts.nodeName ?? hostname();
   const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log });
