@@ -50,6 +50,7 @@ export const RUN = {
     'max-traps': maxTrapsFlag,
     'node-name': { type: 'string', value: 'NAME', fallback: 'the host name', description: 'node name written into alerts' },
     'stdout-buffer-bytes': { type: 'string', value: 'N', fallback: '8 MiB', description: 'how much stdout may hold for a slow reader before alerts are dropped (and counted)' },
+    'aggregate-window': { type: 'string', value: 'MS', fallback: '1000', description: 'repeats of one process\'s access to one trap folded into its next alert per window; 0 = off (docs/kernel.md "Floods")' },
     ...HELP,
   },
 } as const satisfies CommandSpec;

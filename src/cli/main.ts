@@ -56,12 +56,18 @@ async function main(argv: string[]): Promise<number> {
       const maxTraps = positiveInt('max-traps', values['max-traps']);
       const stdoutBufferBytes = positiveInt('stdout-buffer-bytes', values['stdout-buffer-bytes']);
       const { runCommand } = await import('./run.ts');
+      const window = values['aggregate-window'];
+      const aggregateWindowMs = window === undefined ? undefined : Number(window);
+      if (aggregateWindowMs !== undefined && !(Number.isSafeInteger(aggregateWindowMs) && aggregateWindowMs >= 0 && aggregateWindowMs <= 3_600_000)) {
+        throw usage(`--aggregate-window must be milliseconds between 0 (off) and 3600000, got "${window}"`);
+      }
       return runCommand({
         policyFiles: values.policy,
         backend,
         log: createLogger(),
         ...(maxTraps !== undefined ? { maxTraps } : {}),
         ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
+        ...(aggregateWindowMs !== undefined ? { aggregateWindowMs } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
       });
     }

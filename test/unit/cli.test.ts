@@ -56,6 +56,8 @@ const cases: Array<[string, () => string[], RegExp]> = [
   ['no --policy', () => ['run'], /run needs --policy FILE/],
   ['an unknown option', () => ['run', '--polcy', 'x'], /Unknown option '--polcy'/],
   ['an unknown backend', () => ['run', '--policy', 'x', '--backend', 'lsm'], /--backend must be one of/],
+  ['an aggregation window that is not milliseconds', () => ['run', '--policy', 'x', '--aggregate-window', '1s'], /--aggregate-window must be milliseconds/],
+  ['a negative aggregation window', () => ['run', '--policy', 'x', '--aggregate-window=-1'], /--aggregate-window must be milliseconds/],
   ['an unknown command', () => ['frobnicate'], /unknown command "frobnicate"/],
 ];
 
