@@ -16,7 +16,6 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AlertPipeline } from '../src/alerts/pipeline.ts';
 import { ProcessCache } from '../src/alerts/process.ts';
