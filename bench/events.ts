@@ -16,9 +16,9 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
-import { decodeEvent } from '../src/kernel/event.ts';
+import { decodeEvent, EVENT_CTX_SIZE, EVENT_SIZE } from '../src/kernel/event.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
-import { enableBpfStats } from '../src/kernel/stats.ts';
+import { bpfStatsOn } from './baseline.ts';
 import { keyOf, openLoop, totalRuns } from './overhead.ts';
 
 export interface EventsResult {
@@ -46,18 +46,20 @@ function nextPow2(n: number): number {
 
 export async function measureEvents(opts: { backend?: BackendName | 'auto'; events?: number; context?: boolean } = {}): Promise<EventsResult> {
   const context = opts.context ?? false;
-  const recordBytes = context ? 864 : 88; // ring bytes per record, header included
+  const recordBytes = context ? EVENT_CTX_SIZE + 8 : EVENT_SIZE + 8; // ring bytes per record, header included
   // The backlog phase needs the whole run in the ring; the ring is locked kernel memory,
   // so cap it and shorten the run instead (the result reports the count used).
-  const events = Math.min(opts.events ?? (context ? 50_000 : 200_000), Math.floor((MAX_RING_BYTES * 0.9) / recordBytes));
+  // Below 3/4 of the ring, so that the kernel never sheds the context tail (lib/flood.h).
+  const events = Math.min(opts.events ?? (context ? 50_000 : 200_000), Math.floor((MAX_RING_BYTES * 0.7) / recordBytes));
   const dir = mkdtempSync(join(tmpdir(), 'kive-events-'));
   const file = join(dir, 'trapped');
   writeFileSync(file, 'x');
   // Room for the whole backlog, so the drain phase measures the reader, not drops.
-  const ring = Math.min(nextPow2(events * recordBytes * 1.1), MAX_RING_BYTES);
+  const ring = Math.min(nextPow2((events * recordBytes) / 0.7), MAX_RING_BYTES);
   try {
     const producerOffNs = await openLoop(file, events);
-    const m = await FileMonitor.open({ backend: opts.backend ?? 'auto', ringBufferBytes: ring, captureContext: context });
+    // Aggregation off: this measures the path of every event (bench/flood.ts measures it on).
+    const m = await FileMonitor.open({ backend: opts.backend ?? 'auto', ringBufferBytes: ring, captureContext: context, aggregateWindowMs: 0 });
     try {
       m.setTrap(keyOf(file), 1);
       // 1. Attached, nobody polling: the producer pays only the program.
@@ -91,7 +93,7 @@ export async function measureEvents(opts: { backend?: BackendName | 'auto'; even
       const livePerSec = delivered / (Number(process.hrtime.bigint() - t) / 1e9);
       // 4. The program's own cost, in a pass of its own: bpf_stats adds two clock reads
       // per run, which would have inflated the timings above.
-      const restoreStats = enableBpfStats();
+      const restoreStats = bpfStatsOn(); // an fd the kernel counts: safe beside another benchmark
       let p0: { t: bigint; n: bigint };
       let p1: { t: bigint; n: bigint };
       try {

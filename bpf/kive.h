@@ -66,7 +66,7 @@ enum kive_event_flag {
 };
 
 /*
- * One event, the header of every ring buffer record (80 bytes). ts_ns is
+ * One event, the header of every ring buffer record (88 bytes). ts_ns is
  * bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC. pid is the kernel pid (thread id), tgid the
  * userspace pid. uid/gid are the real ids of the task.
  */
@@ -88,6 +88,13 @@ struct kive_event {
 	__u16 cwd_len;  /* valid bytes in ctx.cwd, no NUL */
 	__u16 reserved;
 	char comm[KIVE_COMM_LEN];
+	/*
+	 * Accesses by the same process to the same trap with the same op and mask that
+	 * were folded into this event since that process's previous event for them
+	 * (lib/flood.h). 0 when aggregation is off or there were none.
+	 */
+	__u32 repeats;
+	__u32 pad; /* zero */
 };
 
 /* Optional tail, present when flags & KIVE_EVF_CONTEXT (record = header + tail). */
@@ -98,14 +105,36 @@ struct kive_event_ctx {
 	char cwd[KIVE_PATH_LEN];
 };
 
-#define KIVE_EVENT_SIZE 80
+#define KIVE_EVENT_SIZE 88
 #define KIVE_EVENT_CTX_SIZE (KIVE_EVENT_SIZE + KIVE_ARGS_LEN + 2 * KIVE_PATH_LEN)
 
 /* Indexes into the per-CPU counters array. */
 enum kive_counter {
-	KIVE_CNT_EMITTED = 0, /* records submitted to the ring buffer */
-	KIVE_CNT_DROPPED = 1, /* matches lost because the ring buffer was full */
-	KIVE_CNT_MAX = 2,
+	KIVE_CNT_EMITTED = 0,    /* records submitted to the ring buffer */
+	KIVE_CNT_DROPPED = 1,    /* matches lost because the ring buffer was full */
+	KIVE_CNT_AGGREGATED = 2, /* matches folded into a later event's repeats */
+	KIVE_CNT_NO_CONTEXT = 3, /* events sent without their context tail: the ring was filling */
+	KIVE_CNT_MAX = 4,
+};
+
+/*
+ * Aggregation key: one process (tgid plus its start time, so a recycled pid is a new
+ * process), one trap, one operation. Value: when it last produced an event and how
+ * many accesses were folded since. Both live in an LRU hash (lib/flood.h).
+ */
+struct kive_agg_key {
+	__u64 start_ns; /* task->group_leader->start_time */
+	__u32 tgid;
+	__u32 slot;
+	__u32 mask;
+	__u16 op;
+	__u16 pad; /* zero: the hash compares all 24 bytes */
+};
+
+struct kive_agg_value {
+	__u64 last_ns;
+	__u32 repeats;
+	__u32 pad;
 };
 
 #endif /* KIVE_H */

@@ -8,11 +8,13 @@
  * Pipeline, cheapest step first because it runs on every hook hit:
  *   1. build the (ino, dev) key from the inode          two CO-RE reads
  *   2. look it up in kive_traps                         one hash lookup; a miss returns
- *   3. reserve a ring buffer record                     a failure counts `dropped`
- *   4. fill the header (ids, comm, cgroup, trap slot)   only for a match
- *   5. optionally fill the process context tail         argv, exe and cwd (path.h)
- *   6. submit, waking the reader only on threshold      counts `emitted`
- * A match is never lost silently: it is either submitted or counted as dropped.
+ *   3. aggregate repeats of one process (flood.h)       folded: counts `aggregated`
+ *   4. reserve a ring buffer record                     a failure counts `dropped`
+ *   5. fill the header (ids, comm, cgroup, slot, repeats) only for a match
+ *   6. optionally fill the process context tail         argv, exe and cwd (path.h)
+ *   7. submit, waking the reader only on threshold      counts `emitted`
+ * A match is never lost silently: it is submitted, folded into a later event's
+ * repeats, or counted as dropped (in total and per trapped file).
  */
 #ifndef KIVE_FILTER_H
 #define KIVE_FILTER_H
@@ -51,6 +53,17 @@ struct {
 
 #include "lib/path.h"
 
+static __always_inline void kive_count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&kive_counters, &idx);
+
+	/* Per-CPU slot and tracing programs don't nest on one CPU: no atomic needed. */
+	if (c)
+		*c += 1;
+}
+
+#include "lib/flood.h"
+
 /*
  * Keeps the contract's types in the object's BTF even though every function using them
  * is inlined: test/kernel/layout.test.ts checks the TypeScript decoder against them.
@@ -60,21 +73,14 @@ struct kive_btf_anchor {
 	struct kive_event_ctx event;
 	struct kive_trap_key key;
 	struct kive_trap_value value;
+	struct kive_agg_key agg_key;
+	struct kive_agg_value agg_value;
 	enum kive_op op;
 	enum kive_counter counter;
 	enum kive_event_flag flag;
 	enum kive_limit limit;
 };
 const volatile struct kive_btf_anchor kive_btf_anchor = {};
-
-static __always_inline void kive_count(__u32 idx)
-{
-	__u64 *c = bpf_map_lookup_elem(&kive_counters, &idx);
-
-	/* Per-CPU slot and tracing programs don't nest on one CPU: no atomic needed. */
-	if (c)
-		*c += 1;
-}
 
 /* Ring buffer bytes one record of `size` payload bytes takes: 8-byte header, 8-aligned. */
 #define KIVE_RECORD_BYTES(size) ((((size) + 8) + 7) & ~7ULL)
@@ -94,12 +100,13 @@ static __always_inline __u64 kive_wakeup_flags(__u64 record_bytes)
 }
 
 static __always_inline void kive_fill_header(struct kive_event *e, const struct kive_trap_key *key,
-					     const struct kive_trap_value *trap, __u32 mask, __u16 op)
+					     const struct kive_trap_value *trap, __u32 mask, __u16 op, __u64 now,
+					     __u32 repeats)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
-	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_ns = now;
 	e->ino = key->ino;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->dev = key->dev;
@@ -116,33 +123,54 @@ static __always_inline void kive_fill_header(struct kive_event *e, const struct 
 	e->cwd_len = 0;
 	e->reserved = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->repeats = repeats;
+	e->pad = 0;
 }
 
-/* Steps 3-6 for a key that matched. */
+/* Steps 4-7; false when the ring had no room even for a header. */
+static __always_inline bool kive_submit(const struct kive_trap_key *key, const struct kive_trap_value *trap,
+					__u32 mask, __u16 op, __u64 now, __u32 repeats)
+{
+	/* Above three quarters full, the context tail gives way to more events (flood.h). */
+	if (kive_capture_ctx && !kive_ring_above(3, 4)) {
+		struct kive_event_ctx *e = bpf_ringbuf_reserve(&kive_events, sizeof(*e), 0);
+
+		if (e) {
+			kive_fill_header(&e->hdr, key, trap, mask, op, now, repeats);
+			kive_fill_context(e);
+			bpf_ringbuf_submit(e, kive_wakeup_flags(KIVE_RECORD_BYTES(sizeof(*e))));
+			kive_count(KIVE_CNT_EMITTED);
+			return true;
+		}
+	}
+	struct kive_event *h = bpf_ringbuf_reserve(&kive_events, sizeof(*h), 0);
+
+	if (!h)
+		return false;
+	kive_fill_header(h, key, trap, mask, op, now, repeats);
+	bpf_ringbuf_submit(h, kive_wakeup_flags(KIVE_RECORD_BYTES(sizeof(*h))));
+	kive_count(KIVE_CNT_EMITTED);
+	if (kive_capture_ctx)
+		kive_count(KIVE_CNT_NO_CONTEXT);
+	return true;
+}
+
+/* Steps 3-7 for a key that matched. */
 static __always_inline int kive_emit(const struct kive_trap_key *key, const struct kive_trap_value *trap,
 				     __u32 mask, __u16 op)
 {
-	if (kive_capture_ctx) {
-		struct kive_event_ctx *e = bpf_ringbuf_reserve(&kive_events, sizeof(*e), 0);
+	struct kive_agg_key agg = {};
+	enum kive_agg_verdict verdict;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 repeats = 0;
 
-		if (!e) {
-			kive_count(KIVE_CNT_DROPPED);
-			return 0;
-		}
-		kive_fill_header(&e->hdr, key, trap, mask, op);
-		kive_fill_context(e);
-		bpf_ringbuf_submit(e, kive_wakeup_flags(KIVE_RECORD_BYTES(sizeof(*e))));
-	} else {
-		struct kive_event *e = bpf_ringbuf_reserve(&kive_events, sizeof(*e), 0);
-
-		if (!e) {
-			kive_count(KIVE_CNT_DROPPED);
-			return 0;
-		}
-		kive_fill_header(e, key, trap, mask, op);
-		bpf_ringbuf_submit(e, kive_wakeup_flags(KIVE_RECORD_BYTES(sizeof(*e))));
-	}
-	kive_count(KIVE_CNT_EMITTED);
+	if (kive_agg_window_ns)
+		kive_agg_key_of(&agg, trap->slot, mask, op);
+	verdict = kive_aggregate(&agg, now, &repeats);
+	if (verdict == KIVE_AGG_FOLD)
+		return 0;
+	if (!kive_submit(key, trap, mask, op, now, repeats))
+		kive_agg_undo(&agg, key, verdict, repeats);
 	return 0;
 }
 
@@ -159,7 +187,7 @@ static __always_inline struct kive_trap_value *kive_lookup_inode(struct inode *i
 	return bpf_map_lookup_elem(&kive_traps, key);
 }
 
-/* The whole pipeline (steps 1-6) for hooks that know the mask up front. */
+/* The whole pipeline (steps 1-7) for hooks that know the mask up front. */
 static __always_inline int kive_filter_inode(struct inode *inode, __u32 mask, __u16 op)
 {
 	struct kive_trap_key key = {};

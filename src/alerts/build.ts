@@ -5,7 +5,8 @@ import type { KiveAlertV1 } from '../api/v1/types.ts';
 import type { KernelEvent } from '../kernel/event.ts';
 
 /** The fields of a kernel event an alert needs (a type-only view of src/kernel's event). */
-export type AccessEvent = Pick<KernelEvent, 'ino' | 'dev' | 'mask' | 'op' | 'pid' | 'tgid' | 'uid' | 'gid' | 'comm'>;
+export type AccessEvent = Pick<KernelEvent, 'ino' | 'dev' | 'mask' | 'op' | 'pid' | 'tgid' | 'uid' | 'gid' | 'comm'> &
+  Partial<Pick<KernelEvent, 'repeats'>>;
 
 /** Everything about one armed trap that ends up in its alerts. */
 export interface TrapContext {
@@ -42,7 +43,7 @@ export type TruncatedProcessField = 'binary' | 'cwd' | 'arguments';
 
 /** Alert as built: the v1 fields plus a few Kive extensions (allowed by the schema). */
 export type KiveAlert = KiveAlertV1 & {
-  metadata: KiveAlertV1['metadata'] & { device: number; operation: string };
+  metadata: KiveAlertV1['metadata'] & { device: number; operation: string; repeats?: number };
   process: KiveAlertV1['process'] & { comm: string; truncated?: TruncatedProcessField[] };
 };
 
@@ -79,6 +80,8 @@ export function buildAlert(
       'kernel-id': env.kernelId,
       device: event.dev,
       operation: event.op,
+      // Only when the kernel folded repeats into this event, as for process.truncated.
+      ...(event.repeats ? { repeats: event.repeats } : {}),
     },
     'custom-metadata': { ...trap.customMetadata },
     pod: {

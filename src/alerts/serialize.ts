@@ -91,6 +91,7 @@ export function serializeAlert(trap: TrapContext, event: AccessEvent, process: P
     event.dev +
     `,"operation":` +
     j(event.op) +
+    (event.repeats ? `,"repeats":${event.repeats}` : '') +
     f.middle +
     event.pid +
     `,"tgid":` +

@@ -29,7 +29,7 @@ export const ARGS_LEN = 256;
 export const PATH_LEN = 256;
 /** Components the bounded dentry walk climbs before it gives up (KIVE_PATH_DEPTH). */
 export const PATH_DEPTH = 24;
-export const EVENT_SIZE = 80;
+export const EVENT_SIZE = 88;
 export const EVENT_CTX_SIZE = EVENT_SIZE + ARGS_LEN + 2 * PATH_LEN;
 
 // --- struct kive_trap_key / struct kive_trap_value
@@ -86,6 +86,8 @@ export const EVENT_LAYOUT = {
   cwd_len: 60,
   reserved: 62,
   comm: 64,
+  repeats: 80,
+  pad: 84,
 } as const;
 
 export const EVENT_CTX_LAYOUT = { hdr: 0, args: EVENT_SIZE, exe: EVENT_SIZE + ARGS_LEN, cwd: EVENT_SIZE + ARGS_LEN + PATH_LEN } as const;
@@ -102,6 +104,14 @@ export const EVF = {
 export const OPS: Readonly<Record<number, string>> = { 1: 'permission', 2: 'open', 3: 'exec' };
 
 /** enum kive_counter: indexes into the per-CPU counters array. */
-export const COUNTERS = { emitted: 0, dropped: 1 } as const;
-export const COUNTER_MAX = 2;
+export const COUNTERS = { emitted: 0, dropped: 1, aggregated: 2, no_context: 3 } as const;
+export const COUNTER_MAX = 4;
+
+// --- struct kive_agg_key / struct kive_agg_value (lib/flood.h's LRU map; userspace only sizes it)
+export const AGG_KEY_SIZE = 24;
+export const AGG_KEY_LAYOUT = { start_ns: 0, tgid: 8, slot: 12, mask: 16, op: 20, pad: 22 } as const;
+export const AGG_VALUE_SIZE = 16;
+export const AGG_VALUE_LAYOUT = { last_ns: 0, repeats: 8, pad: 12 } as const;
+/** kive_drops: trap key -> u64 events lost for that file. */
+export const DROPS_VALUE_SIZE = 8;
 export type CounterName = keyof typeof COUNTERS;

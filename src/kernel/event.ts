@@ -32,6 +32,11 @@ export interface KernelEvent {
   comm: string;
   /** The u32 the trap map holds for the file, chosen by userspace (TrapMap.setTrap). */
   slot: number;
+  /**
+   * Accesses of the same process, trap, op and mask folded into this event since that
+   * process's previous event for them (kernel aggregation, bpf/lib/flood.h).
+   */
+  repeats: number;
   args?: string[];
   exe?: string;
   cwd?: string;
@@ -98,6 +103,7 @@ export function decodeEvent(dv: DataView, u8: Uint8Array, off: number, len: numb
     cgroupId: dv.getBigUint64(off + L.cgroup_id, true),
     comm: cString(u8, off + L.comm, COMM_LEN),
     slot: dv.getUint32(off + L.slot, true),
+    repeats: dv.getUint32(off + L.repeats, true),
   };
   if (flags & EVF.CONTEXT) {
     if (len < EVENT_CTX_SIZE) throw new RangeError(`event record of ${len} bytes flags a context tail of ${EVENT_CTX_SIZE}`);
@@ -133,6 +139,7 @@ export function encodeEvent(ev: KernelEvent, opts: { context?: boolean } = {}): 
   dv.setUint32(L.uid, ev.uid, true);
   dv.setUint32(L.gid, ev.gid, true);
   dv.setUint32(L.slot, ev.slot, true);
+  dv.setUint32(L.repeats, ev.repeats, true);
   dv.setUint16(L.op, opCode, true);
   buf.set(new TextEncoder().encode(ev.comm).subarray(0, COMM_LEN - 1), L.comm);
   if (ctx) {

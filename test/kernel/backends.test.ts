@@ -49,7 +49,8 @@ for (const spec of BACKENDS) {
   test(`backend ${backend}`, async (t) => {
     let monitor: FileMonitor;
     try {
-      monitor = await FileMonitor.open({ backend, ringBufferBytes: RING });
+      // Aggregation off: these checks count one event per access (flood.test.ts tests it).
+      monitor = await FileMonitor.open({ backend, ringBufferBytes: RING, aggregateWindowMs: 0 });
     } catch (err) {
       if (!isRefusal(err)) {
         report.backends[backend] = { status: 'fail', reason: (err as Error).message };
@@ -170,7 +171,7 @@ for (const spec of BACKENDS) {
       await check('crossing the wake-up threshold wakes the reader (no timer)', async () => {
         // The timer is effectively off, so only BPF_RB_FORCE_WAKEUP can deliver these;
         // the other tests (default threshold, far above one event) exercise the timer.
-        const woken = await FileMonitor.open({ backend, ringBufferBytes: 1 << 16, wakeupBytes: 4096, pollIntervalMs: 3_600_000 });
+        const woken = await FileMonitor.open({ backend, ringBufferBytes: 1 << 16, wakeupBytes: 4096, pollIntervalMs: 3_600_000, aggregateWindowMs: 0 });
         try {
           const wlog = new EventLog(woken);
           const file = tmp.file('wakeup.txt');
@@ -188,7 +189,7 @@ for (const spec of BACKENDS) {
 
       await check('a full ring counts drops instead of losing them silently', async () => {
         // One page of ring and no consumer: it fills after a few events.
-        const tiny = await FileMonitor.open({ backend, ringBufferBytes: 4096 });
+        const tiny = await FileMonitor.open({ backend, ringBufferBytes: 4096, aggregateWindowMs: 0 });
         try {
           const file = tmp.file('overflow.txt');
           tiny.setTrap(keyOf(file), 1);
@@ -197,6 +198,9 @@ for (const spec of BACKENDS) {
           assert.ok(c.emitted > 0n, `emitted ${c.emitted}`);
           assert.ok(c.dropped > 0n, `dropped ${c.dropped}`);
           assert.ok(c.emitted + c.dropped >= 50n, `every match accounted for: ${c.emitted} + ${c.dropped}`);
+          const perFile = tiny.takeDrops();
+          assert.deepEqual(perFile, [{ key: keyOf(file), lost: c.dropped }], 'drops are counted per trapped file');
+          assert.deepEqual(tiny.takeDrops(), [], 'taking the drops empties the map');
         } finally {
           await tiny.close();
         }

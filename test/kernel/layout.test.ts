@@ -48,7 +48,7 @@ for (const backend of BACKEND_PREFERENCE) {
       const ev = struct(btf, 'kive_event');
       assert.equal(ev.size, C.EVENT_SIZE);
       assert.deepEqual(ev.members, C.EVENT_LAYOUT);
-      assert.equal(C.EVENT_SIZE - C.EVENT_LAYOUT.comm, C.COMM_LEN);
+      assert.equal(C.EVENT_LAYOUT.repeats - C.EVENT_LAYOUT.comm, C.COMM_LEN);
 
       const ctx = struct(btf, 'kive_event_ctx');
       assert.equal(ctx.size, C.EVENT_CTX_SIZE);
@@ -63,6 +63,13 @@ for (const backend of BACKEND_PREFERENCE) {
       const value = struct(btf, 'kive_trap_value');
       assert.equal(value.size, C.TRAP_VALUE_SIZE);
       assert.deepEqual(value.members, C.TRAP_VALUE_LAYOUT);
+
+      const aggKey = struct(btf, 'kive_agg_key');
+      assert.equal(aggKey.size, C.AGG_KEY_SIZE);
+      assert.deepEqual(aggKey.members, C.AGG_KEY_LAYOUT);
+      const aggValue = struct(btf, 'kive_agg_value');
+      assert.equal(aggValue.size, C.AGG_VALUE_SIZE);
+      assert.deepEqual(aggValue.members, C.AGG_VALUE_LAYOUT);
 
       assert.deepEqual(enumValues(btf, 'kive_event_flag'), cNames('KIVE_EVF_', C.EVF));
       assert.deepEqual(

@@ -55,7 +55,7 @@ test('the hot-path serializer writes exactly JSON.stringify(buildAlert(...)), by
     { ...trap, customMetadata: {}, nodeName: 'other-node', path: '/we"ird\\path\n', podName: 'ünïcode', callback: 'http://x' },
     { ...trap, policyName: '', containerId: '', containerName: '', podName: '', podNamespace: '' },
   ];
-  const events = [event, { ...event, ino: (1n << 63n) + 1n, dev: 0, mask: 0, op: 'exec', comm: 'a"b' }, { ...event, ino: 0n, pid: 1, tgid: 2, uid: 65534, gid: 65534 }];
+  const events = [event, { ...event, ino: (1n << 63n) + 1n, dev: 0, mask: 0, op: 'exec', comm: 'a"b' }, { ...event, ino: 0n, pid: 1, tgid: 2, uid: 65534, gid: 65534 }, { ...event, repeats: 0 }, { ...event, repeats: 999_999 }];
   const procs = [
     proc,
     { binary: '', cwd: '', arguments: '' },
@@ -75,4 +75,12 @@ test('truncated process fields are listed in process.truncated, and only when th
   assert.deepEqual(cut.process.truncated, ['cwd', 'arguments']);
   assert.ok(!('truncated' in buildAlert(trap, event, proc, env, 0).process));
   assert.ok(!('truncated' in buildAlert(trap, event, { ...proc, truncated: [] }, env, 0).process));
+});
+
+test('repeats folded by the kernel appear as metadata.repeats, and only when there are any', () => {
+  const flood = buildAlert(trap, { ...event, repeats: 41 }, proc, env, 0);
+  assertKiveAlertV1(flood);
+  assert.equal(flood.metadata.repeats, 41);
+  assert.ok(!('repeats' in buildAlert(trap, { ...event, repeats: 0 }, proc, env, 0).metadata));
+  assert.ok(!('repeats' in buildAlert(trap, event, proc, env, 0).metadata));
 });

@@ -17,6 +17,7 @@ const base: KernelEvent = {
   cgroupId: 987654321n,
   comm: 'cat',
   slot: 77,
+  repeats: 12345,
 };
 
 function decode(bytes: Uint8Array, at = 0): KernelEvent {
