@@ -5,20 +5,22 @@
 // Kernel events (as the decoder hands them over, in batches) go through the same
 // AlertPipeline `kive run` uses: trap lookup, process details (a live process, so the
 // per-process cache is exercised), alert building, NDJSON. The lines go to a pipe read
-// by a separate process that counts them, so "no loss" is checked, not assumed.
+// by a separate process that counts them, so "no loss" is checked, not assumed. The pipe
+// is a FIFO so that the sink writes to a descriptor, as it does to stdout.
 // Baseline, measured in the same run: writing lines of the same size that were
 // serialized beforehand, i.e. the pipe's own ceiling. The ratio says what building and
 // serializing alerts costs on top of moving the bytes.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AlertPipeline, type PipelineEvent } from '../src/alerts/pipeline.ts';
 import { ProcessCache } from '../src/alerts/process.ts';
 import { serializeAlert } from '../src/alerts/serialize.ts';
-import { NdjsonWriter } from '../src/alerts/stdout.ts';
+import { StdoutSink } from '../src/alerts/stdout.ts';
 import type { TrapContext } from '../src/alerts/build.ts';
 
 export interface AlertsResult {
@@ -42,29 +44,43 @@ const trap: TrapContext = {
   containerName: 'nginx',
 };
 
-/** A reader process that counts newline-terminated lines on stdin and prints the count. */
+/** A reader process that counts newline-terminated lines on a FIFO; `fd` is its write end. */
 function startCounter() {
+  const dir = mkdtempSync(join(tmpdir(), 'kive-bench-'));
+  const fifo = join(dir, 'alerts');
+  execFileSync('mkfifo', [fifo]);
+  // Opening the read end first (non-blocking) lets the write end open without waiting.
+  const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const fd = openSync(fifo, constants.O_WRONLY);
   const code =
     "let n=0;process.stdin.on('data',b=>{for(let i=0;i<b.length;i++)if(b[i]===10)n++});process.stdin.on('end',()=>process.stdout.write(String(n)))";
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', code], { stdio: [readEnd, 'pipe', 'inherit'] });
+  closeSync(readEnd);
   let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b));
+  child.stdout?.on('data', (b: Buffer) => (out += b));
   return {
-    stdin: child.stdin,
+    fd,
     async count(): Promise<number> {
-      child.stdin.end();
+      closeSync(fd);
       await once(child, 'exit');
+      rmSync(dir, { recursive: true, force: true });
       return Number(out);
     },
   };
 }
 
-/** Writes in the event loop's rhythm: one batch per turn, waiting for 'drain' when full. */
-async function pump(batches: number, step: () => void, stream: NodeJS.WritableStream): Promise<void> {
+/**
+ * Writes in the event loop's rhythm, as the ring buffer's batches arrive in `kive run`:
+ * while the reader lags, the loop turns after each batch so the sink can write; past
+ * 4 MiB buffered the producer waits for the reader.
+ */
+async function pump(batches: number, step: () => void, stdout: StdoutSink): Promise<void> {
   for (let i = 0; i < batches; i++) {
     step();
-    if ((stream as unknown as { writableNeedDrain: boolean }).writableNeedDrain) await once(stream, 'drain');
+    if (stdout.bufferedBytes > 4 * 1024 * 1024) await stdout.drained();
+    else if (stdout.bufferedBytes > 0) await new Promise((r) => setImmediate(r));
   }
+  await stdout.drained();
 }
 
 export async function benchAlerts(alerts = 500_000, batch = 256): Promise<AlertsResult> {
@@ -86,7 +102,7 @@ export async function benchAlerts(alerts = 500_000, batch = 256): Promise<Alerts
 
   // The pipeline, writing to a counting reader.
   const sink = startCounter();
-  const stdout = new NdjsonWriter(sink.stdin, { maxBufferedBytes: Number.MAX_SAFE_INTEGER });
+  const stdout = new StdoutSink(sink.fd, { maxBufferedBytes: Number.MAX_SAFE_INTEGER });
   const pipeline = new AlertPipeline({
     env: { kernelId: '2c147a95-23e5-4f99-a2de-67d5e9fdb502', nodeName: 'kive-worker' },
     trapsFor: () => [trap],
@@ -95,7 +111,8 @@ export async function benchAlerts(alerts = 500_000, batch = 256): Promise<Alerts
     wallClockMs: (ts) => Number(ts / 1_000_000n),
   });
   const t0 = performance.now();
-  await pump(batches, () => pipeline.handle(events), sink.stdin);
+  await pump(batches, () => pipeline.handle(events), stdout);
+  await stdout.close(0);
   const counted = await sink.count();
   const pipelineSec = (performance.now() - t0) / 1000;
 
@@ -104,7 +121,11 @@ export async function benchAlerts(alerts = 500_000, batch = 256): Promise<Alerts
   const chunk = (sample + '\n').repeat(batch);
   const base = startCounter();
   const t1 = performance.now();
-  await pump(batches, () => base.stdin.write(chunk), base.stdin);
+  const bytes = Buffer.from(chunk);
+  for (let i = 0; i < batches; i++) {
+    // A blocking write: the pipe's own pace.
+    for (let off = 0; off < bytes.length; ) off += writeSync(base.fd, bytes, off);
+  }
   const baseCounted = await base.count();
   const baseSec = (performance.now() - t1) / 1000;
   if (baseCounted !== total) throw new Error(`baseline lost lines: ${baseCounted} of ${total}`);

@@ -1,12 +1,15 @@
 // `make bench`: every benchmark of docs/performance.md in one run, printed as the
-// markdown tables that file holds. Not a test: nothing asserts a time. Needs root.
+// markdown tables that file holds: the overhead table on the host and inside each QEMU
+// guest of the kernel matrix, then the host's event-path and alert benchmarks. Not a
+// test: nothing asserts a time, and `make test` does not run it. Needs root.
 //
-//   node bench/run.ts [--quick]
+//   node bench/run.ts [--quick] [--no-guests]
 
 import { release } from 'node:os';
 import { benchAlerts } from './alerts.ts';
 import { measureEvents } from './events.ts';
 import { BEFORE_REV, floodTables, measureFlood, measureUnmonitored } from './flood.ts';
+import { benchGuests } from './guests.ts';
 import { measureOverhead } from './overhead.ts';
 import { overheadTable } from './table.ts';
 
@@ -19,6 +22,12 @@ console.log(`# Kive benchmarks, ${new Date().toISOString().slice(0, 10)}, kernel
 const overhead = await measureOverhead({ iterations: quick ? 20_000 : 200_000, repeats: quick ? 3 : 5 });
 console.log('## Overhead: open+close of an unmonitored file\n');
 console.log(overheadTable(overhead).join('\n'));
+if (!process.argv.includes('--no-guests')) {
+  console.log('');
+  const guests = await benchGuests({ quick });
+  console.log(guests.lines.join('\n'));
+  if (!guests.ok) process.exitCode = 1; // the host sections still run and print
+}
 console.log('\n## Event path: a monitored file opened in a tight loop\n');
 console.log('| process context | drain records/s | decode events/s | live events/s | producer slowdown | dropped |');
 console.log('|---|---|---|---|---|---|');

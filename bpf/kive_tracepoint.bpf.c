@@ -5,8 +5,12 @@
  * tracepoints of the open family resolve the returned fd to its inode, and
  * sched_process_exec reports the executed file. docs/backends.md lists what it misses.
  *
- * Classic per-syscall tracepoints, not raw_tp/sys_exit: the raw tracepoint would run
- * this program on every syscall of every task; these run only on the four opens.
+ * Classic per-syscall tracepoints for the 64-bit opens, not raw_tp/sys_exit: the raw
+ * tracepoint runs on every syscall of every task, these only on the opens. Two routes
+ * into the kernel skip those tracepoints and are caught elsewhere: io_uring opens at
+ * their completion (lib/io_uring.h), and 32-bit opens, which the syscall tracepoints
+ * ignore, at tp_btf/sys_exit (lib/compat.h). That one runs on every syscall and returns
+ * after two loads for any syscall that is not a 32-bit open.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,7 +29,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KIVE_O_APPEND 00002000
 #define KIVE_O_PATH 010000000
 
-enum kive_open_call { KIVE_SYS_OPEN, KIVE_SYS_OPENAT, KIVE_SYS_OPENAT2, KIVE_SYS_CREAT };
+enum kive_open_call { KIVE_SYS_OPEN, KIVE_SYS_OPENAT, KIVE_SYS_OPENAT2, KIVE_SYS_CREAT, KIVE_SYS_OPEN_BY_HANDLE_AT };
 
 static __always_inline struct file *kive_fd_file(long fd)
 {
@@ -55,7 +59,7 @@ static __always_inline __u64 kive_open_flags(enum kive_open_call call, struct fi
 
 		if (call == KIVE_SYS_OPEN)
 			return PT_REGS_PARM2_CORE_SYSCALL(regs);
-		if (call == KIVE_SYS_OPENAT)
+		if (call == KIVE_SYS_OPENAT || call == KIVE_SYS_OPEN_BY_HANDLE_AT)
 			return PT_REGS_PARM3_CORE_SYSCALL(regs);
 		/* openat2: struct open_how starts with the u64 flags. */
 		if (bpf_probe_read_user(&flags, sizeof(flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs)) == 0)
@@ -86,27 +90,36 @@ static __always_inline __u32 kive_open_mask(__u64 flags)
 	return mask;
 }
 
+/* The trap watching the file behind fd, or NULL (the common case); fills *key and *f. */
+static __always_inline struct kive_trap_value *kive_fd_trap(long fd, struct kive_trap_key *key, struct file **f)
+{
+	if (fd < 0)
+		return NULL;
+	*f = kive_fd_file(fd);
+	if (!*f)
+		return NULL;
+	return kive_lookup_inode(BPF_CORE_READ(*f, f_inode), key);
+}
+
+static __always_inline int kive_emit_open(const struct kive_trap_key *key, const struct kive_trap_value *trap, __u64 flags)
+{
+	/* O_PATH checks no permission on the file itself, like the permission hooks. */
+	if (flags & KIVE_O_PATH)
+		return 0;
+	return kive_emit(key, trap, kive_open_mask(flags), KIVE_OP_OPEN);
+}
+
 static __always_inline int kive_on_open_exit(long ret, enum kive_open_call call)
 {
 	struct kive_trap_key key = {};
 	struct kive_trap_value *trap;
-	struct file *f;
-	__u64 flags;
+	struct file *f = NULL;
 
-	if (ret < 0)
-		return 0;
-	f = kive_fd_file(ret);
-	if (!f)
-		return 0;
-	/* The filter core's lookup; the mask comes after it, from f, only for a match. */
-	trap = kive_lookup_inode(BPF_CORE_READ(f, f_inode), &key);
+	trap = kive_fd_trap(ret, &key, &f);
+	/* The filter core's lookup first; the mask only for a match. */
 	if (!trap)
 		return 0;
-	flags = kive_open_flags(call, f);
-	/* O_PATH checks no permission on the file itself, like the permission hooks. */
-	if (flags & KIVE_O_PATH)
-		return 0;
-	return kive_emit(&key, trap, kive_open_mask(flags), KIVE_OP_OPEN);
+	return kive_emit_open(&key, trap, kive_open_flags(call, f));
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
@@ -132,6 +145,64 @@ int kive_tp_creat(struct trace_event_raw_sys_exit *ctx)
 {
 	return kive_on_open_exit(ctx->ret, KIVE_SYS_CREAT);
 }
+
+SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
+int kive_tp_open_by_handle_at(struct trace_event_raw_sys_exit *ctx)
+{
+	return kive_on_open_exit(ctx->ret, KIVE_SYS_OPEN_BY_HANDLE_AT);
+}
+
+/* After kive_fd_file() and the open helpers above, which these two use. */
+#include "lib/io_uring.h"
+#if defined(__TARGET_ARCH_x86)
+#include "lib/compat.h"
+#endif
+
+/* Only io_uring users pay for this one: it runs once per completion. */
+SEC("raw_tp/io_uring_complete")
+int kive_tp_uring_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (ctx, req, ...) on every kernel since 5.x; what follows req changed. */
+	struct io_kiocb *req = (struct io_kiocb *)ctx->args[1];
+	struct kive_trap_key key = {};
+	struct kive_trap_value *trap;
+	__u64 flags = 0;
+	struct file *f = kive_uring_open_file(req, &flags);
+
+	if (!f)
+		return 0;
+	trap = kive_lookup_inode(BPF_CORE_READ(f, f_inode), &key);
+	if (!trap)
+		return 0;
+	return kive_emit_open(&key, trap, flags);
+}
+
+#if defined(__TARGET_ARCH_x86)
+/*
+ * The one program of the backend on the hot path of all syscalls. As tp_btf its
+ * arguments are typed, so the syscall number is two plain loads away and no helper
+ * runs for a syscall whose number is not a 32-bit open; only then is TS_COMPAT checked
+ * (those numbers are also fstat, lseek, preadv and openat2 in the 64-bit table).
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(kive_tp_compat_exit, struct pt_regs *regs, long ret)
+{
+	struct kive_trap_key key = {};
+	struct kive_trap_value *trap;
+	struct file *f = NULL;
+	long nr = regs->orig_ax;
+
+	if (nr != KIVE_NR32_OPENAT && nr != KIVE_NR32_OPEN && nr != KIVE_NR32_OPENAT2 && nr != KIVE_NR32_CREAT &&
+	    nr != KIVE_NR32_OPEN_BY_HANDLE_AT)
+		return 0;
+	if (!(bpf_get_current_task_btf()->thread_info.status & KIVE_TS_COMPAT))
+		return 0;
+	trap = kive_fd_trap(ret, &key, &f);
+	if (!trap)
+		return 0;
+	return kive_emit_open(&key, trap, kive_compat_open_flags(regs, nr));
+}
+#endif
 
 /* raw_tp: unlike the classic tracepoint, its arguments include bprm (the new file). */
 SEC("raw_tp/sched_process_exec")

@@ -9,3 +9,13 @@ $(BUILD)/bench/%: bench/%.c
 
 build: $(BENCH_BINS)
 bench: $(BENCH_BINS)
+
+# Test programs the kernel tests run as ordinary processes (test/kernel/fixtures/*.c):
+# each opens a file by a route the tracepoint backend used to miss.
+KERNEL_TEST_BINS := $(BUILD)/test/evade
+
+$(BUILD)/test/%: test/kernel/fixtures/%.c
+	@mkdir -p $(BUILD)/test
+	$(CC) -O2 -Wall -Werror -o $@ $<
+
+build: $(KERNEL_TEST_BINS)

@@ -4,6 +4,13 @@
 // few requests in flight. A failed request (network error, timeout, 429 or 5xx) is retried
 // with exponential backoff a few times; 4xx other than 429 is final. Every alert ends as
 // delivered, failed or dropped (queue full), each counted and each logged (rate-limited).
+//
+// Shutdown is bounded: close(graceMs) stops intake and lets queued alerts go out (with
+// their backoff) until the grace period ends; then every request still in flight is
+// aborted and everything still queued counts as failed. A receiver that never answers
+// cannot keep the process alive.
+
+import type { SinkOutcomes } from './sink.ts';
 
 export interface CallbackLogger {
   warn(obj: object, msg: string): void;
@@ -21,11 +28,7 @@ export interface CallbackOptions {
   warnEveryMs?: number;
 }
 
-export interface CallbackStats {
-  delivered: number;
-  failed: number;
-  dropped: number;
-}
+export type CallbackStats = SinkOutcomes;
 
 interface Target {
   queue: string[];
@@ -33,7 +36,29 @@ interface Target {
   lastWarn: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** `p`, or a rejection as soon as `signal` aborts (even if whatever `p` waits on ignores it). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Waits `ms`, or less if `signal` aborts first. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 export class CallbackSink {
   readonly #fetch: typeof fetch;
@@ -47,6 +72,8 @@ export class CallbackSink {
   readonly #targets = new Map<string, Target>();
   readonly #idle = new Set<() => void>();
   #closed = false;
+  /** Aborted when the shutdown grace period ends: cancels requests and backoff sleeps. */
+  readonly #giveUp = new AbortController();
   readonly stats: CallbackStats = { delivered: 0, failed: 0, dropped: 0 };
 
   constructor(options: CallbackOptions = {}) {
@@ -62,7 +89,10 @@ export class CallbackSink {
 
   /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
   send(url: string, body: string): void {
-    if (this.#closed) return;
+    if (this.#closed) {
+      this.stats.dropped++;
+      return;
+    }
     let t = this.#targets.get(url);
     if (t === undefined) {
       t = { queue: [], inFlight: 0, lastWarn: 0 };
@@ -78,7 +108,7 @@ export class CallbackSink {
   }
 
   #pump(url: string, t: Target): void {
-    while (t.inFlight < this.#concurrency && t.queue.length > 0) {
+    while (t.inFlight < this.#concurrency && t.queue.length > 0 && !this.#giveUp.signal.aborted) {
       const body = t.queue.shift() as string;
       t.inFlight++;
       void this.#deliver(url, t, body).finally(() => {
@@ -91,14 +121,18 @@ export class CallbackSink {
 
   async #deliver(url: string, t: Target, body: string): Promise<void> {
     let lastError = '';
-    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+    const giveUp = this.#giveUp.signal;
+    for (let attempt = 1; attempt <= this.#maxAttempts && !giveUp.aborted; attempt++) {
       try {
-        const res = await this.#fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
+        const res = await abortable(
+          this.#fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+            signal: AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), giveUp]),
+          }),
+          giveUp,
+        );
         await res.body?.cancel().catch(() => {});
         if (res.ok) {
           this.stats.delivered++;
@@ -107,9 +141,9 @@ export class CallbackSink {
         lastError = `HTTP ${res.status}`;
         if (res.status !== 429 && res.status < 500) break; // the receiver refuses it: final
       } catch (err) {
-        lastError = (err as Error).message;
+        lastError = giveUp.aborted ? 'shutdown time ran out' : (err as Error).message;
       }
-      if (attempt < this.#maxAttempts && !this.#closed) await sleep(this.#baseBackoffMs * 2 ** (attempt - 1));
+      if (attempt < this.#maxAttempts) await sleepUnless(this.#baseBackoffMs * 2 ** (attempt - 1), giveUp);
     }
     this.stats.failed++;
     this.#warn(url, t, { error: lastError, failed: this.stats.failed }, 'callback delivery failed');
@@ -139,9 +173,28 @@ export class CallbackSink {
     });
   }
 
-  /** Stops accepting alerts; waits up to `graceMs` for those already queued. */
-  async close(graceMs = 2_000): Promise<void> {
+  /**
+   * Stops accepting alerts and gives queued ones up to `graceMs`; then aborts what is in
+   * flight, counts what is still queued as failed, and resolves once nothing is running.
+   * Resolves within `graceMs` plus the time aborted requests take to settle (immediate).
+   */
+  async close(graceMs = 2_000): Promise<SinkOutcomes> {
     this.#closed = true;
-    await Promise.race([this.drain(), sleep(graceMs)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.drain(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    if (!this.#isIdle()) {
+      this.#giveUp.abort();
+      let abandoned = 0;
+      for (const t of this.#targets.values()) {
+        abandoned += t.queue.length;
+        t.queue = [];
+      }
+      this.stats.failed += abandoned;
+      const inFlight = [...this.#targets.values()].reduce((n, t) => n + t.inFlight, 0);
+      this.#log?.warn({ queued: abandoned, inFlight, graceMs }, 'callback: shutdown time ran out; undelivered alerts counted as failed');
+      await this.drain();
+    }
+    return { ...this.stats };
   }
 }

@@ -8,7 +8,7 @@
 import type { FileKey } from '../kernel/contract.ts';
 import type { AlertEnvironment, TrapContext } from './build.ts';
 import type { CallbackSink } from './callback.ts';
-import type { NdjsonWriter } from './stdout.ts';
+import type { AlertLineSink } from './stdout.ts';
 
 /** What a loss report reads: FileMonitor implements it. */
 export interface LossSource {
@@ -81,7 +81,7 @@ export interface LossReporterOptions {
   /** The traps watching a file now. */
   trapsFor: (key: FileKey) => readonly TrapContext[];
   env: AlertEnvironment;
-  stdout: NdjsonWriter;
+  stdout: AlertLineSink;
   callbacks?: CallbackSink;
   log: { error(obj: object, msg: string): void };
   /** How often the kernel's counts are taken. Default 1,000 ms. */

@@ -2,12 +2,17 @@
 // alert per trap that watches its file (two traps on one file give two alerts), written
 // to stdout and, when the trap has one, to its callback. The trap index is injected:
 // `kive run` and the operator's loader each keep their own.
+//
+// Counting: every alert built goes to stdout (`alerts`), and those of traps with a
+// callback also to the callback sink (`callbackAlerts`). Each sink accounts for each
+// alert it was given (delivered, dropped or failed: sink.ts), so after the sinks have
+// closed, `alerts` and `callbackAlerts` equal the sums of their outcomes.
 
 import type { AccessEvent, AlertEnvironment, TrapContext } from './build.ts';
 import type { CallbackSink } from './callback.ts';
 import type { ProcessCache, ProcessEventFields } from './process.ts';
 import { serializeAlert } from './serialize.ts';
-import type { NdjsonWriter } from './stdout.ts';
+import type { AlertLineSink } from './stdout.ts';
 
 export type PipelineEvent = AccessEvent & ProcessEventFields & { tsNs: bigint };
 
@@ -16,15 +21,17 @@ export interface AlertPipelineOptions {
   /** The traps watching the event's file right now; empty if it was just disarmed. */
   trapsFor: (event: PipelineEvent) => readonly TrapContext[];
   processes: ProcessCache;
-  stdout: NdjsonWriter;
+  stdout: AlertLineSink;
   callbacks?: CallbackSink;
   wallClockMs: (tsNs: bigint) => number;
 }
 
 export class AlertPipeline {
   readonly #o: AlertPipelineOptions;
-  /** Alerts built. */
+  /** Alerts built, each handed to stdout. */
   alerts = 0;
+  /** Of those, alerts also handed to the callback sink. */
+  callbackAlerts = 0;
   /** Events whose file no trap watches any more (a race with disarming, not a loss). */
   unmatched = 0;
 
@@ -46,7 +53,10 @@ export class AlertPipeline {
         const line = serializeAlert(trap, event, process, env, time);
         this.alerts++;
         stdout.pushLine(line);
-        if (trap.callback !== undefined && trap.callback !== '') callbacks?.send(trap.callback, line);
+        if (trap.callback !== undefined && trap.callback !== '' && callbacks !== undefined) {
+          this.callbackAlerts++;
+          callbacks.send(trap.callback, line);
+        }
       }
     }
     stdout.flush();

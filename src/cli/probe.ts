@@ -7,6 +7,8 @@ export async function probeCommand(): Promise<number> {
   for (const r of results) {
     const verdict = r.supported ? `supported (${r.attachPoint ?? 'attached'})` : `not supported: ${r.reason ?? 'unknown reason'}`;
     process.stdout.write(`${r.backend.padEnd(11)} ${verdict}\n`);
+    // Only the routes the kernel has and Kive cannot cover here; see docs/backends.md.
+    for (const gap of r.gaps ?? []) process.stdout.write(`${''.padEnd(11)} misses: ${gap}\n`);
   }
   const chosen = selectBackend(results);
   process.stdout.write(chosen === null ? 'auto        none: no backend works on this kernel\n' : `auto        ${chosen}\n`);

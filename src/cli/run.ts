@@ -7,13 +7,15 @@ import { AlertPipeline } from '../alerts/pipeline.ts';
 import { CallbackSink } from '../alerts/callback.ts';
 import { LossReporter } from '../alerts/lost.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { NdjsonWriter } from '../alerts/stdout.ts';
+import { StdoutSink } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
+import { gapWarning } from '../kernel/backends/index.ts';
 import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
+import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts';
 import { HostTrapSet } from '../standalone/host-traps.ts';
 
 export interface RunOptions {
@@ -23,8 +25,16 @@ export interface RunOptions {
   /** Kernel aggregation window (MonitorOptions.aggregateWindowMs). */
   aggregateWindowMs?: number;
   nodeName?: string;
+  /** stdout's bounded buffer for a slow reader (default: 8 MiB). */
+  stdoutBufferBytes?: number;
   log: Logger;
 }
+
+// Shutdown's time bound (docs/alerts.md, "Delivery"): after SIGTERM the sinks get
+// SINK_GRACE_MS to deliver what they hold, in parallel; whatever could still hold the
+// process up after that (a stalled stderr, a socket) is cut off at SHUTDOWN_BOUND_MS.
+export const SINK_GRACE_MS = 3_000;
+export const SHUTDOWN_BOUND_MS = 5_000;
 
 /** Resolves with the exit code once a signal stopped the monitor. */
 export async function runCommand(opts: RunOptions): Promise<number> {
@@ -33,61 +43,109 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const policies: KivePolicy[] = [];
   for (const file of opts.policyFiles) policies.push(...(await loadPolicyFile(file)));
 
+  const env = { kernelId: await readKernelId(), nodeName: opts.nodeName ?? hostname() };
+
   // 2. The kernel side: load, verify and attach the best (or the chosen) backend.
   const monitor = await FileMonitor.open({
     backend: opts.backend,
     ...(opts.maxTraps !== undefined ? { maxTraps: opts.maxTraps } : {}),
     ...(opts.aggregateWindowMs !== undefined ? { aggregateWindowMs: opts.aggregateWindowMs } : {}),
   });
-  const nodeName = opts.nodeName ?? hostname();
-  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log });
-  const stdout = new NdjsonWriter(process.stdout, {
-    onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped'),
+  // A reader that closes stdout (`kive run | head`) ends stdout, not the monitor, when a
+  // trap has a callback: alerts still reach someone. With no callback nothing would, and
+  // a monitor that alerts no one must not look alive: stop, exit 1 (docs/alerts.md).
+  const hasCallbacks = policies.some((p) => p.spec.traps.some((t) => t.callback !== undefined && t.callback !== ''));
+  let stdoutGone!: () => void;
+  const stdoutClosed = new Promise<string>((resolve) => (stdoutGone = () => resolve('stdout closed')));
+  const stdout = new StdoutSink(1, {
+    log,
+    ...(opts.stdoutBufferBytes !== undefined ? { maxBufferedBytes: opts.stdoutBufferBytes } : {}),
+    onClosed: () => {
+      if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
+      else stdoutGone();
+    },
   });
   const callbacks = new CallbackSink({ log });
+  let pipeline: AlertPipeline | undefined;
+  let code = 0;
+  let fileChanges = 0;
+  // A move, delete, replace, link, chmod or truncate of a trapped file is an alert too.
+  const onFileChange = (change: FileChange): void => {
+    const line = JSON.stringify(fileChangeAlert(change, env, Date.now()));
+    fileChanges++;
+    stdout.pushLine(line);
+    stdout.flush();
+    if (change.trap.callback) callbacks.send(change.trap.callback, line);
+  };
+  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange });
   let losses: LossReporter | undefined;
   try {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
-    const env = { kernelId: await readKernelId(), nodeName };
-    const pipeline = new AlertPipeline({
+    const live = new AlertPipeline({
       env,
-      trapsFor: (e) => traps.trapsFor(e),
+      // Kive's own look at a trapped file (the inotify watch that follows it checks read
+      // permission, which the permission-hook backends report) is not an access.
+      trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
       processes: new ProcessCache(),
       stdout,
       callbacks,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
     });
+    pipeline = live;
     // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
     losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
-    monitor.start((events) => pipeline.handle(events));
+    monitor.start((events) => live.handle(events));
     losses.start();
     log.info(
-      { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles },
+      { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
     );
-    const signal = await waitForStop();
+    const gaps = gapWarning(monitor.backend, monitor.gaps);
+    if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
+    const signal = await waitForStop(stdoutClosed);
+    if (signal === 'stdout closed') {
+      code = 1;
+      log.error({}, 'stdout is closed and no trap has a callback: no one would receive alerts; stopping');
+    }
     monitor.drainNow();
     losses.stop();
-    log.info({ signal, alerts: pipeline.alerts, lost: losses.lost, ...countersForLog(monitor) }, 'stopping');
+    log.info({ signal, alerts: live.alerts, fileChanges, lost: losses.lost, ...countersForLog(monitor) }, 'stopping');
   } finally {
-    // 5. One cleanup path for every exit: detach from the kernel, flush what we have.
+    // 5. One cleanup path for every exit: detach from the kernel, then give the sinks a
+    //    bounded time to deliver what they hold. The stop line has the exact outcomes.
+    // Never cleared: unref'd, it cannot keep the process alive, and if anything else
+    // does (a stalled stderr, a leaked socket) the bound still holds.
+    setTimeout(() => {
+      log.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_BOUND_MS).unref();
     losses?.stop();
     traps.close();
+    const kernel = countersForLog(monitor);
     await monitor.close();
-    await callbacks.close();
-    await stdout.drain();
+    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(SINK_GRACE_MS), stdout.close(SINK_GRACE_MS)]);
+    log.info(
+      {
+        alerts: pipeline?.alerts ?? 0,
+        unmatched: pipeline?.unmatched ?? 0,
+        stdout: toStdout,
+        callbacks: { alerts: pipeline?.callbackAlerts ?? 0, ...toCallbacks },
+        kernel,
+      },
+      'stopped',
+    );
   }
-  return 0;
+  return code;
 }
 
 function countersForLog(monitor: FileMonitor): Record<string, string> {
   return Object.fromEntries(Object.entries(monitor.counters()).map(([k, v]) => [k, v.toString()]));
 }
 
-/** Waits for SIGINT/SIGTERM. */
-function waitForStop(): Promise<string> {
+/** Waits for SIGINT/SIGTERM, or for `other` (stdout closed with no one else to alert). */
+function waitForStop(other: Promise<string>): Promise<string> {
   return new Promise((resolve) => {
     const stop = (sig: string) => {
       process.off('SIGINT', onInt);
@@ -98,5 +156,6 @@ function waitForStop(): Promise<string> {
     const onTerm = () => stop('SIGTERM');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    void other.then(stop);
   });
 }

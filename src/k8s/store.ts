@@ -1,6 +1,6 @@
 // The informer's in-memory cache: objects by key plus secondary indexes. Indexes are
-// maintained on every write so that lookups such as "all KiveData with label
-// kernelId=X" cost one map access instead of a scan of the cache.
+// maintained on every write so that lookups such as "every object whose label L is X"
+// cost one map access instead of a scan of the cache.
 //
 // Objects in the store are shared with event handlers and callers of get/list; they
 // must be treated as read-only (copy before changing), as with client-go's cache.

@@ -63,7 +63,8 @@ export function defaultObjectDir(): string {
   return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
 }
 
-function loadOptions(o: MonitorOptions): LoadOptions {
+/** MonitorOptions with every default filled in, as the object loader takes them. */
+export function loadOptions(o: MonitorOptions): LoadOptions {
   const ring = o.ringBufferBytes ?? DEFAULT_RING_BYTES;
   return {
     objectDir: o.objectDir ?? defaultObjectDir(),
@@ -95,6 +96,8 @@ const BPF_ANY = 0;
 export class FileMonitor implements TrapMap {
   readonly backend: BackendName;
   readonly attachedTo: string;
+  /** Techniques that open files unseen by this backend on this kernel (LoadedBackend.gaps). */
+  readonly gaps: readonly string[];
   #loaded: LoadedBackend | null;
   #ring: RingReader | null;
   #pollIntervalMs: number;
@@ -106,6 +109,7 @@ export class FileMonitor implements TrapMap {
   private constructor(loaded: LoadedBackend, ring: RingReader, pollIntervalMs: number) {
     this.backend = loaded.backend;
     this.attachedTo = loaded.attachedTo;
+    this.gaps = loaded.gaps;
     this.#loaded = loaded;
     this.#ring = ring;
     this.#pollIntervalMs = pollIntervalMs;
@@ -322,7 +326,7 @@ export async function probeBackends(options: { objectDir?: string } = {}): Promi
   for (const spec of BACKENDS) {
     try {
       const loaded = loadBackend(spec, opts);
-      results.push({ backend: spec.name, supported: true, attachPoint: loaded.attachedTo });
+      results.push({ backend: spec.name, supported: true, attachPoint: loaded.attachedTo, gaps: [...loaded.gaps] });
       loaded.close();
     } catch (err) {
       if (!isRefusal(err) && !isKiveError(err, 'KIVE_BPF_OBJECT_MISSING')) throw err;

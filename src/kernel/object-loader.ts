@@ -8,8 +8,9 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { KiveError, VerifierError } from '../errors.ts';
+import { isKiveError, KiveError, VerifierError } from '../errors.ts';
 import { attachHint, programSpec, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
+import { kernelRouteFacts } from './route-facts.ts';
 import {
   bpf,
   btfDatasecVars,
@@ -55,6 +56,8 @@ export interface LoadedBackend {
   readonly ringBytes: number;
   /** The loaded programs (fds owned by this object), for bpf_stats. */
   readonly programs: Array<{ name: string; fd: number }>;
+  /** Techniques that open files unseen by it on this kernel (ProgramSpec.evasion); callers warn. */
+  readonly gaps: readonly string[];
   close(): void;
 }
 
@@ -84,6 +87,11 @@ function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
         return inodeArgIndex(btf, func);
       },
       ensureTracefs,
+      routeFacts() {
+        btf ??= bpf.btfLoadVmlinux();
+        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
+        return kernelRouteFacts(btf);
+      },
     });
   } finally {
     if (btf !== null) bpf.btfFree(btf);
@@ -131,6 +139,7 @@ export class ObjectLoader {
   #links: Ptr[] = [];
   #logBuf: Buffer | null = null;
   #where = '';
+  #gaps: string[] = [];
 
   constructor(spec: BackendSpec<BackendName>, options: LoadOptions) {
     this.spec = spec;
@@ -146,7 +155,7 @@ export class ObjectLoader {
       this.#configure(target);
       this.#verify();
       const attachedTo = this.#attach(target);
-      return this.#take(attachedTo);
+      return this.#take(attachedTo, target);
     } catch (err) {
       this.close();
       throw err;
@@ -187,16 +196,25 @@ export class ObjectLoader {
       kive_agg_window_ns: o.aggregateWindowNs,
       ...target.rodata,
     });
+    this.#gaps = [...(target.gaps ?? [])];
 
     // One shared log buffer: libbpf loads programs one by one and stops at the first
     // failure, and with log level 0 the kernel writes it only when retrying a failure.
     this.#logBuf = Buffer.alloc(VERIFIER_LOG_BYTES);
     const loadTarget = this.spec.loadTarget?.(target);
+    const inObject = new Set<string>();
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
+      const section = bpf.programSectionName(p);
+      inObject.add(section);
+      // A route this kernel lacks (or a program it refused): not loaded, not attached.
+      if (target.skip?.includes(section)) this.#check(bpf.programSetAutoload(p, false), `leave out ${section}`);
       this.#check(bpf.programSetLogBuf(p, this.#logBuf, this.#logBuf.length), 'set verifier log buffer');
       if (loadTarget !== undefined) {
         this.#check(bpf.programSetAttachTarget(p, 0, loadTarget), `set ${this.spec.name} target ${loadTarget}`);
       }
+    }
+    for (const prog of this.spec.programs) {
+      if (prog.evasion && !inObject.has(prog.section)) this.#gaps.push(`${prog.evasion} (not in ${this.spec.objectFile})`);
     }
   }
 
@@ -246,6 +264,7 @@ export class ObjectLoader {
     const obj = this.#obj!;
     const points: string[] = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
+      if (target.skip?.includes(bpf.programSectionName(p))) continue;
       const program = programSpec(this.spec, bpf.programSectionName(p));
       const plan = this.spec.attach(program, target);
       const link = plan.kprobe !== undefined ? bpf.programAttachKprobe(p, false, plan.kprobe) : bpf.programAttach(p);
@@ -253,6 +272,12 @@ export class ObjectLoader {
         const e = errnoName(lastErrno());
         // An attach point this kernel may lack (the spec says why): skip that program.
         if (e === 'ENOENT' && program.optional !== undefined) continue;
+        // A route around the main hooks that this kernel will not let us cover: a gap.
+        if (program.evasion !== undefined) {
+          this.#gaps.push(`${program.evasion} (attach ${plan.point}: ${e})`);
+          takeLibbpfMessages();
+          continue;
+        }
         throw new KiveError('KIVE_ATTACH_FAILED', `attach ${plan.point}: ${e} (${attachHint(this.spec, 'attach', e)})`, {
           cause: libbpfDetail(takeLibbpfMessages()),
         });
@@ -263,7 +288,7 @@ export class ObjectLoader {
     return points.join(',');
   }
 
-  #take(attachedTo: string): LoadedBackend {
+  #take(attachedTo: string, target: AttachTarget): LoadedBackend {
     const obj = this.#obj!;
     const links = this.#links;
     const fds = {
@@ -274,6 +299,7 @@ export class ObjectLoader {
     };
     const programs: Array<{ name: string; fd: number }> = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
+      if (target.skip?.includes(bpf.programSectionName(p))) continue;
       programs.push({ name: bpf.programName(p), fd: bpf.programFd(p) });
     }
     // Ownership moves to the returned object; this loader forgets it.
@@ -286,6 +312,7 @@ export class ObjectLoader {
       ...fds,
       ringBytes: this.#options.ringBufferBytes,
       programs,
+      gaps: [...this.#gaps],
       close() {
         if (closed) return;
         closed = true;
@@ -336,7 +363,7 @@ export function loadBackend(spec: BackendSpec<BackendName>, options: LoadOptions
   const errors: unknown[] = [];
   for (const target of targets) {
     try {
-      return new ObjectLoader(spec, options).load(target);
+      return loadWithout(spec, options, target);
     } catch (err) {
       // A missing object file is the same for every target: stop at once.
       if (err instanceof KiveError && err.code === 'KIVE_BPF_OBJECT_MISSING') throw err;
@@ -349,4 +376,23 @@ export function loadBackend(spec: BackendSpec<BackendName>, options: LoadOptions
     first.message = `${first.message}; fallback: ${rest.join('; ')}`;
   }
   throw first;
+}
+
+/**
+ * Loads one target; when the kernel refuses a program the backend can do without
+ * (BackendSpec.withoutRefused), loads again without it, once per such program.
+ */
+function loadWithout(spec: BackendSpec<BackendName>, options: LoadOptions, target: AttachTarget): LoadedBackend {
+  for (let t = target; ; ) {
+    try {
+      return new ObjectLoader(spec, options).load(t);
+    } catch (err) {
+      let refused: string | undefined;
+      if (err instanceof VerifierError) refused = err.program;
+      else if (isKiveError(err, 'KIVE_BACKEND_UNSUPPORTED')) refused = /^load program (\S+)/.exec(err.message)?.[1];
+      const next = refused === undefined ? undefined : spec.withoutRefused?.(t, refused, (err as Error).message);
+      if (!next) throw err;
+      t = next;
+    }
+  }
 }

@@ -7,12 +7,11 @@
 // controller, elector and the kernel monitor it starts, and stops all of them when its
 // signal aborts, on every path.
 
-import type { Writable } from 'node:stream';
 import { AlertPipeline } from '../alerts/pipeline.ts';
 import { LossReporter } from '../alerts/lost.ts';
 import { CallbackSink } from '../alerts/callback.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { NdjsonWriter } from '../alerts/stdout.ts';
+import { StdoutSink } from '../alerts/stdout.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { createDiscoverReconciler } from '../controllers/discover.ts';
 import { createLoaderReconciler } from '../controllers/loader.ts';
@@ -27,6 +26,7 @@ import { KIVE_DATA, KIVE_POLICIES } from '../api/v1/resources.ts';
 import { PODS, objectKey, type KubeObject } from '../k8s/resource.ts';
 import type { KubeClient } from '../k8s/rest.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
+import { gapWarning } from '../kernel/backends/index.ts';
 import { CriClient } from '../runtime/cri.ts';
 import { findContainerPid } from '../runtime/pid.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
@@ -56,7 +56,8 @@ export interface OperatorOptions {
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   kernelGraceMs?: number;
   log: Logger;
-  alertsOut?: Writable;
+  /** Where alerts go as NDJSON; default stdout (fd 1). */
+  alertsFd?: number;
 }
 
 // Memoized per policy object: the informer replaces the object when the policy changes,
@@ -193,7 +194,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       log,
     }),
   });
-  const stdout = new NdjsonWriter(opts.alertsOut ?? process.stdout, { onDrop: (n) => log.error({ dropped: n }, 'stdout is not keeping up; alerts dropped') });
+  const stdout = new StdoutSink(opts.alertsFd ?? 1, { log });
   const callbacks = new CallbackSink({ log });
   let losses: LossReporter | undefined;
   try {
@@ -219,6 +220,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     losses.start();
     controller.start();
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
+    const gaps = gapWarning(monitor.backend, monitor.gaps);
+    if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
     await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   } finally {
     if (losses) {
@@ -228,7 +231,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     await controller.stop();
     await data.stop();
     await monitor.close();
-    await callbacks.close();
-    await stdout.drain();
+    // Bounded (docs/alerts.md, "Delivery"): a stalled stdout or a silent receiver cannot hold up the exit.
+    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(3_000), stdout.close(3_000)]);
+    log.info({ stdout: toStdout, callbacks: toCallbacks }, 'loader stopped: alert outcomes');
   }
 }

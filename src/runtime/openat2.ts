@@ -54,16 +54,22 @@ export class SyscallError extends Error {
 }
 
 type SyscallFn = (...args: unknown[]) => number | bigint;
-let bound: { syscall: SyscallFn; openHow: TypeObject } | undefined;
+interface Binding {
+  syscall: SyscallFn;
+  readlinkat: (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
+  openHow: TypeObject;
+}
+let bound: Binding | undefined;
 
 // Loaded on first use so that modules importing this one (and their unit tests) do not
 // need libc loaded.
-function binding(): { syscall: SyscallFn; openHow: TypeObject } {
+function binding(): Binding {
   if (bound === undefined) {
     const libc = koffi.load('libc.so.6');
     const openHow = koffi.struct('kive_open_how', { flags: 'uint64', mode: 'uint64', resolve: 'uint64' });
     const syscall = libc.func('long syscall(long number, ...)') as SyscallFn;
-    bound = { syscall, openHow };
+    const readlinkat = libc.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)') as Binding['readlinkat'];
+    bound = { syscall, readlinkat, openHow };
   }
   return bound;
 }
@@ -82,3 +88,19 @@ export function openat2(dirfd: number, path: string, how: OpenHow): number {
   if (r < 0) throw new SyscallError('openat2', koffi.errno());
   return r;
 }
+
+const LINK_MAX = 4096; // PATH_MAX: the kernel refuses longer symlink targets
+
+/**
+ * The target of the symlink that `fd` (an O_PATH|O_NOFOLLOW fd of the link itself)
+ * refers to: readlinkat(fd, ""), which reads that very link, not one found by name, so
+ * it cannot be redirected. Throws SyscallError (EINVAL: not a symlink).
+ */
+export function readLinkFd(fd: number): string {
+  const { readlinkat } = binding();
+  const buf = Buffer.alloc(LINK_MAX);
+  const n = Number(readlinkat(fd, '', buf, buf.length));
+  if (n < 0) throw new SyscallError('readlinkat', koffi.errno());
+  return buf.subarray(0, n).toString('utf8');
+}
+

@@ -113,6 +113,21 @@ describe('runtime against real containers', { skip }, () => {
       assert.equal((await shInside(c(), 'cat /etc/shadow')).trim(), 'root:container-not-host:1::::::');
     });
 
+    test(`${which}: create never goes through a symlinked directory, named in the refusal (UnsafePath)`, async () => {
+      const name = `planted-${which}-${process.pid}.txt`;
+      await shInside(c(), `mkdir -p /app/tenant && ln -sfn /etc /app/tenant/d`);
+      assert.throws(
+        () => resolveInRoot({ root: root(), path: `/app/tenant/d/${name}`, create: true }),
+        (e) => isKiveError(e, 'KIVE_UNSAFE_PATH') && e.message.includes('/app/tenant/d is a symbolic link (to /etc)'),
+      );
+      assert.equal((await shInside(c(), `test -e /etc/${name} && echo planted || echo absent`)).trim(), 'absent');
+      assert.equal(statSync(`/etc/${name}`, { throwIfNoEntry: false }), undefined);
+      // A file that exists behind the link is armed (in the container), never written.
+      const r = resolveInRoot({ root: root(), path: '/app/tenant/d/shadow', create: true });
+      assert.equal(r.created, false);
+      assert.deepEqual(idOf(r), idOf(resolveInRoot({ root: root(), path: '/etc/shadow' })));
+    });
+
     test(`${which}: create makes the file with the exact mode and never truncates it`, async () => {
       const a = resolveInRoot({ root: root(), path: '/app/honey.txt', create: true, mode: 444 });
       assert.equal(a.created, true);

@@ -13,10 +13,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { LossReporter } from '../../src/alerts/lost.ts';
-import { NdjsonWriter } from '../../src/alerts/stdout.ts';
 import { FileMonitor, probeBackends, type BackendName } from '../../src/kernel/monitor.ts';
 import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
 import { scaled } from '../kernels/time-scale.ts';
@@ -202,7 +200,7 @@ test('a full ring becomes an events-lost alert naming the trap and the exact cou
       source: m,
       trapsFor: ({ ino }) => (ino === keyOf(file).ino ? [trap] : []),
       env: { kernelId: 'k', nodeName: 'n' },
-      stdout: new NdjsonWriter(new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) })),
+      stdout: { pushLine: (l: string) => void lines.push(`${l}\n`), flush() {} },
       log: { error: () => {} },
     });
     for (let i = 0; i < 200; i++) readFileSync(file);

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import type { TrapContext } from '../../src/alerts/build.ts';
 import { buildLostAlert, LossReporter, type LossSource } from '../../src/alerts/lost.ts';
-import { NdjsonWriter } from '../../src/alerts/stdout.ts';
 
 const trap = (path: string, callback?: string): TrapContext => ({
   policyName: 'p',
@@ -58,7 +56,7 @@ function fakeSource(): LossSource & { drops: Array<{ key: { ino: bigint; dev: nu
 
 test('the reporter writes one alert per interval with losses, to stdout and the traps\' callbacks, counting exactly', () => {
   const out: string[] = [];
-  const sink = new Writable({ write: (c, _e, cb) => (out.push(String(c)), cb()) });
+  const sink = { pushLine: (l: string) => void out.push(`${l}\n`), flush() {} };
   const sent: string[] = [];
   const errors: object[] = [];
   const src = fakeSource();
@@ -66,7 +64,7 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
     source: src,
     trapsFor: ({ ino }) => (ino === 5n ? [trap('/a', 'http://hook')] : []),
     env,
-    stdout: new NdjsonWriter(sink),
+    stdout: sink,
     callbacks: { send: (url: string) => sent.push(url) } as never,
     log: { error: (o) => errors.push(o) },
     now: () => 0,

@@ -64,6 +64,7 @@ function fakeKernel(args: Record<string, number>): KernelAccess & { tracefs: num
     ensureTracefs() {
       this.tracefs++;
     },
+    routeFacts: () => ({ compatSyscalls: true, ioUring: true, ioUringLayout: true, ioUringFixedTable: true }),
   };
 }
 
@@ -106,7 +107,7 @@ test('tracepoint: tracefs first, one target, each program at its own section; op
   const kernel = fakeKernel({});
   const targets = spec.targets(kernel);
   assert.equal(kernel.tracefs, 1);
-  assert.deepEqual(targets, [{ func: null, rodata: {} }]);
+  assert.deepEqual(targets, [{ func: null, rodata: {}, skip: [], gaps: [] }]);
   for (const p of spec.programs) assert.deepEqual(spec.attach(p, targets[0]!), { point: p.section });
   const optional = spec.programs.filter((p) => p.optional !== undefined).map((p) => p.section);
   for (const s of ['sys_exit_open', 'sys_exit_creat', 'sys_exit_openat2']) assert.ok(optional.includes(`tracepoint/syscalls/${s}`), s);

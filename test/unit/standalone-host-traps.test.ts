@@ -15,6 +15,10 @@ function policy(name: string, traps: KivePolicy['spec']['traps']): KivePolicy {
   return { apiVersion: 'kivebpf.san7o.github.io/v1', kind: 'KivePolicy', metadata: { name }, spec: { alertVersion: 'v1', traps } };
 }
 
+const keyOf = (path: string) => {
+  const { ino, dev } = resolveInRoot({ root: '/', path });
+  return { ino, dev };
+};
 const inodeOf = (p: string) => statSync(p, { bigint: true }).ino;
 const until = async (cond: () => boolean, what: string) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -81,7 +85,7 @@ test('create: a deleted honeytoken is created again with its mode', async (t) =>
   assert.equal(map.entries.size, 1);
 });
 
-test('two traps on one file: both get alerts, and one moving away keeps the other armed', (t) => {
+test('two traps on one file: both get alerts; the file replaced at one path stays armed for both while it has a link', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kive-traps-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const a = join(dir, 'a');
@@ -98,7 +102,8 @@ test('two traps on one file: both get alerts, and one moving away keeps the othe
   writeFileSync(join(dir, 'b'), 'new');
   traps.recheck();
   assert.equal(map.entries.size, 2);
-  assert.deepEqual(traps.trapsFor({ ino: BigInt(ino!), dev: Number(dev) }).map((c) => c.policyName), ['p1']);
+  assert.deepEqual(traps.trapsFor({ ino: BigInt(ino!), dev: Number(dev) }).map((c) => c.policyName).sort(), ['p1', 'p2']);
+  assert.deepEqual(traps.trapsFor(keyOf(join(dir, 'b'))).map((c) => c.policyName), ['p2']);
 });
 
 test('a missing file without create refuses to start, with the path in the message', () => {

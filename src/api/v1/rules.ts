@@ -32,25 +32,32 @@ function isValidRe2(pattern: string): boolean {
   }
 }
 
-export const absolutePath: Rule = {
-  rule: "self.startsWith('/')",
-  message: 'path must be absolute (start with /)',
-  check: (v) => typeof v === 'string' && v.startsWith('/'),
-};
+// A CEL single-quoted string literal: backslashes and quotes escaped, nothing else.
+const celString = (p: string) => `'${p.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
-export const noDotDot: Rule = {
-  // For an absolute path (another rule), a '..' segment is "/../" or a final "/..".
-  // contains() keeps the API server's cost estimate low; split().exists() exceeded it.
-  rule: "!self.contains('/../') && !self.endsWith('/..')",
-  message: "path must not contain a '..' segment",
-  check: (v) => typeof v === 'string' && !v.includes('/../') && !v.endsWith('/..'),
-};
+/**
+ * A rule that is one RE2 regular expression, evaluated by CEL's matches() on the API
+ * server and by RE2JS here: the same dialect, so the two forms agree by construction.
+ * `must: false` refuses the values that match.
+ */
+function re2Rule(pattern: string, message: string, must = true): Rule {
+  const re = RE2JS.compile(pattern);
+  return {
+    rule: `${must ? '' : '!'}self.matches(${celString(pattern)})`,
+    message,
+    check: (v) => typeof v === 'string' && re.matcher(v).find() === must,
+  };
+}
 
-export const noNul: Rule = {
-  rule: "!self.contains('\\u0000')",
-  message: 'path must not contain a NUL character',
-  check: (v) => typeof v === 'string' && !v.includes('\0'),
-};
+// Paths: one canonical absolute form, so that a trap names one file and the message
+// says which rule a path breaks. A directory, "/" itself, or anything under /proc (where
+// a trap would follow another process's files through magic links) can never be a trap.
+export const absolutePath = re2Rule('^/', 'path must be absolute (start with /)');
+export const noDotDot = re2Rule('/\\.\\.(/|$)', "path must not contain a '..' segment", false);
+export const canonicalPath = re2Rule('//|/\\.(/|$)', "path must be in canonical form (no '//' and no '.' segment)", false);
+export const noTrailingSlash = re2Rule('[^/]$', 'path must name a file: no trailing / and not / itself');
+export const noControlChars = re2Rule('[\\x00-\\x1f\\x7f]', 'path must not contain a newline, NUL or another control character', false);
+export const notUnderProc = re2Rule('^/proc(/|$)', 'path must not be under /proc', false);
 
 export const octalMode: Rule = {
   // The design writes modes as octal digits (444 is r--r--r--), so 8 and 9 are errors.
@@ -62,24 +69,75 @@ export const octalMode: Rule = {
   check: (v) => typeof v === 'number' && /^[0-7]{1,3}$/.test(String(v)),
 };
 
-export const httpUrl: Rule = {
-  rule: "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''",
-  message: 'callback must be an http:// or https:// URL with a host',
-  check: (v) => {
-    if (typeof v !== 'string') return false;
-    try {
-      const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.host !== '';
-    } catch {
-      return false;
-    }
-  },
+// Callback URLs as regular expressions rather than CEL's url(), which is Go's parser:
+// Node's WHATWG parser disagrees with it (ports above 65535, "http:/host"), and a twin
+// must not. The authority is what follows "//" up to the first / ? or #.
+const AUTHORITY = '^https?://[^/?#]*';
+const HOST = '(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)';
+const PORT = '([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])';
+export const callbackScheme = re2Rule('^https?://', 'callback must be an http:// or https:// URL');
+export const callbackNoCredentials = re2Rule(`${AUTHORITY}@`, 'callback must not contain credentials (user:password@)', false);
+export const callbackNoSpaces = re2Rule('[\\x00-\\x20\\x7f]', 'callback must not contain spaces or control characters', false);
+export const callbackHost = re2Rule(
+  `^https?://([^/?#@]*@)?${HOST}(:[0-9]*)?([/?#]|$)`,
+  'callback must be http(s)://host[:port][/path], the host a name or an IP address',
+);
+// If the authority ends in ":digits", they must be 1-65535 without leading zeros:
+// "host:" and port 0 can never be dialled.
+const HAS_PORT = '^https?://[^/?#]*:[0-9]*([/?#]|$)';
+const GOOD_PORT = `^https?://[^/?#]*:${PORT}([/?#]|$)`;
+const hasPortRe = RE2JS.compile(HAS_PORT);
+const goodPortRe = RE2JS.compile(GOOD_PORT);
+export const callbackPort: Rule = {
+  rule: `!self.matches(${celString(HAS_PORT)}) || self.matches(${celString(GOOD_PORT)})`,
+  message: 'callback port must be 1-65535',
+  check: (v) => typeof v === 'string' && (!hasPortRe.matcher(v).find() || goodPortRe.matcher(v).find()),
 };
 
 export const ipAddress: Rule = {
+  // CEL's isIP is Go's netip.ParseAddr without zones and without IPv4-mapped IPv6
+  // (::ffff:a.b.c.d); Node's isIP accepts both, so the twin refuses them itself. The
+  // WHATWG URL parser writes any IPv6 address in one canonical form, where a mapped
+  // address always reads ::ffff:x:y.
   rule: 'isIP(self)',
-  message: 'ip must be an IPv4 or IPv6 address',
-  check: (v) => typeof v === 'string' && isIP(v) !== 0,
+  message: 'ip must be an IPv4 or IPv6 address (no zone, not IPv4-mapped)',
+  check: (v) => {
+    if (typeof v !== 'string' || v.includes('%')) return false;
+    const family = isIP(v);
+    if (family === 4) return true;
+    if (family !== 6) return false;
+    return !/^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(new URL(`http://[${v}]/`).hostname);
+  },
+};
+
+// Kubernetes names and labels, with the expressions of k8s.io/apimachinery's
+// validation package (IsDNS1123Subdomain, IsDNS1123Label, IsQualifiedName,
+// IsValidLabelValue), so a selector that can never match a real object is refused.
+const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const DNS1123_SUBDOMAIN = `${DNS1123_LABEL}(\\.${DNS1123_LABEL})*`;
+const QUALIFIED_NAME_PART = '([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]';
+export const podName = re2Rule(`^${DNS1123_SUBDOMAIN}$`, 'pod must be a valid pod name (lowercase RFC 1123 subdomain: a-z, 0-9, - and ., at most 253 characters)');
+export const namespaceName = re2Rule(`^${DNS1123_LABEL}$`, 'namespace must be a valid namespace name (lowercase RFC 1123 label: a-z, 0-9 and -, at most 63 characters)');
+
+const LABEL_KEY = `^(${DNS1123_SUBDOMAIN}/)?${QUALIFIED_NAME_PART}$`;
+const LABEL_VALUE = `^(${QUALIFIED_NAME_PART})?$`;
+const labelKeyRe = RE2JS.compile(LABEL_KEY);
+const labelValueRe = RE2JS.compile(LABEL_VALUE);
+
+export const labelKeys: Rule = {
+  // The prefix's 253-character limit is the key's size bound: a name part is at most 63.
+  rule: `self.all(k, k.size() <= 317 && k.matches(${celString(LABEL_KEY)}) && k.indexOf('/') <= 253)`,
+  message: 'matchLabels keys must be valid label keys: [prefix/]name, name at most 63 characters of A-Z, a-z, 0-9, -, _ and . starting and ending alphanumeric; prefix a DNS subdomain',
+  check: (v) =>
+    typeof v === 'object' && v !== null &&
+    Object.keys(v).every((k) => k.length <= 317 && labelKeyRe.matcher(k).find() && k.indexOf('/') <= 253),
+};
+
+export const labelValues: Rule = {
+  rule: `self.all(k, self[k].matches(${celString(LABEL_VALUE)}))`,
+  message: 'matchLabels values must be valid label values: empty, or at most 63 characters of A-Z, a-z, 0-9, -, _ and . starting and ending alphanumeric',
+  check: (v) =>
+    typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'string' && labelValueRe.matcher(x).find()),
 };
 
 export const containerNameForm: Rule = {
@@ -110,7 +168,11 @@ export const metadataKeys: Rule = {
 
 /** Every rule, by its CEL text: the validator refuses a CEL rule it has no twin for. */
 export const RULES_BY_CEL: ReadonlyMap<string, Rule> = new Map(
-  [absolutePath, noDotDot, noNul, octalMode, httpUrl, ipAddress, containerNameForm, metadataKeys].map(
+  [
+    absolutePath, noDotDot, canonicalPath, noTrailingSlash, noControlChars, notUnderProc, octalMode,
+    callbackScheme, callbackNoCredentials, callbackNoSpaces, callbackHost, callbackPort, ipAddress,
+    podName, namespaceName, labelKeys, labelValues, containerNameForm, metadataKeys,
+  ].map(
     (r) => [r.rule, r],
   ),
 );

@@ -8,13 +8,24 @@
 
 import {
   absolutePath,
+  callbackHost,
+  callbackNoCredentials,
+  callbackNoSpaces,
+  callbackPort,
+  callbackScheme,
+  canonicalPath,
   containerNameForm,
-  httpUrl,
   ipAddress,
+  labelKeys,
+  labelValues,
   metadataKeys,
+  namespaceName,
+  noControlChars,
   noDotDot,
-  noNul,
+  noTrailingSlash,
+  notUnderProc,
   octalMode,
+  podName,
   type Rule,
 } from './rules.ts';
 
@@ -47,8 +58,8 @@ const matchBlock: Schema = {
   description: 'Every item present must match (AND). At least one item.',
   minProperties: 1,
   properties: {
-    pod: { type: 'string', minLength: 1, maxLength: LIMITS.nameLength, description: 'Pod name.' },
-    namespace: { type: 'string', minLength: 1, maxLength: 63, description: 'Pod namespace.' },
+    pod: { type: 'string', minLength: 1, maxLength: LIMITS.nameLength, description: 'Pod name.', ...celRules(podName) },
+    namespace: { type: 'string', minLength: 1, maxLength: 63, description: 'Pod namespace.', ...celRules(namespaceName) },
     ip: { type: 'string', maxLength: 45, description: 'Pod IP address.', ...celRules(ipAddress) },
     containerName: {
       type: 'string',
@@ -59,6 +70,7 @@ const matchBlock: Schema = {
     matchLabels: stringMap(LIMITS.labels, 63, {
       description: 'Pod labels that must all be present with these values.',
       minProperties: 1,
+      ...celRules(labelKeys, labelValues),
     }),
   },
 };
@@ -72,7 +84,7 @@ export const trapSchema: Schema = {
       minLength: 1,
       maxLength: LIMITS.pathLength,
       description: 'Absolute path of the monitored file inside each matched container.',
-      ...celRules(absolutePath, noDotDot, noNul),
+      ...celRules(absolutePath, noDotDot, canonicalPath, noTrailingSlash, noControlChars, notUnderProc),
     },
     create: { type: 'boolean', description: 'Create the file when missing (never truncates).' },
     mode: {
@@ -86,7 +98,7 @@ export const trapSchema: Schema = {
       type: 'string',
       maxLength: LIMITS.callbackLength,
       description: 'http(s) URL that receives every alert as a JSON POST.',
-      ...celRules(httpUrl),
+      ...celRules(callbackScheme, callbackNoCredentials, callbackNoSpaces, callbackHost, callbackPort),
     },
     matchAny: {
       type: 'array',

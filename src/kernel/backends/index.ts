@@ -32,6 +32,14 @@ export interface ProbeResult {
   supported: boolean;
   reason?: string;
   attachPoint?: string;
+  /** When supported: techniques that open files unseen by it on this kernel. */
+  gaps?: string[];
+}
+
+/** The startup warning for a backend's gaps (empty list: nothing to warn about). */
+export function gapWarning(backend: BackendName, gaps: readonly string[]): string | null {
+  if (gaps.length === 0) return null;
+  return `the ${backend} backend does not see files opened by: ${gaps.join('; ')} (docs/backends.md)`;
 }
 
 export function isBackendName(s: string): s is BackendName {

@@ -3,6 +3,8 @@
 // in ../object-loader.ts does the work), so unit tests and the CLI's flag checks import it
 // freely. The registry is ./index.ts; docs/backends.md says how to add a backend.
 
+import type { RouteFacts } from './tracepoint-routes.ts';
+
 /** `op` of the events a backend emits (enum kive_op in bpf/kive.h, OPS in event.ts). */
 export type EventOp = 'permission' | 'open' | 'exec';
 
@@ -15,6 +17,12 @@ export interface ProgramSpec {
    * failure, or a missing required one, fails the backend.
    */
   readonly optional?: string;
+  /**
+   * The technique that opens files unseen when this program is not attached (a route
+   * around the backend's main hooks). Any attach failure other than ENOENT then leaves
+   * a gap the loader reports (LoadedBackend.gaps) instead of failing the backend.
+   */
+  readonly evasion?: string;
 }
 
 /** One way to hook a backend; the loader tries a backend's targets in turn. */
@@ -23,6 +31,10 @@ export interface AttachTarget {
   readonly func: string | null;
   /** Settings written into the object's `const volatile` data before load. */
   readonly rodata: Readonly<Record<string, number>>;
+  /** Sections not to load: the kernel lacks their route, or refused the program. */
+  readonly skip?: readonly string[];
+  /** Techniques known before load to evade the backend with this target. */
+  readonly gaps?: readonly string[];
 }
 
 /** What a backend may ask of the running kernel before it loads (the loader provides it). */
@@ -31,6 +43,8 @@ export interface KernelAccess {
   inodeArgIndex(func: string): number | { reason: string };
   /** Mounts tracefs where libbpf looks for tracepoint ids, unless it already is. */
   ensureTracefs(): void;
+  /** Which open routes the kernel has, and whether their internals are readable. */
+  routeFacts(): RouteFacts;
 }
 
 /** How the loader attaches one program: bpf_program__attach, or a kprobe on a function. */
@@ -87,6 +101,11 @@ export interface BackendSpec<N extends string = string> {
   /** The BTF function each program is bound to before load (trampolines: fentry, lsm). */
   loadTarget?(target: AttachTarget): string;
   attach(program: ProgramSpec, target: AttachTarget): AttachPlan;
+  /**
+   * The kernel refused `program` at load (verifier or otherwise): a target without it,
+   * with the gap that leaves, when the backend can do without it; else undefined.
+   */
+  withoutRefused?(target: AttachTarget, program: string, reason: string): AttachTarget | undefined;
   /** The likely cause of a terse errno at one stage, when this backend knows it. */
   hint?(stage: Stage, errnoName: string): string | undefined;
 }

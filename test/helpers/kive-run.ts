@@ -1,0 +1,41 @@
+// Drives a real `kive run` for kernel tests: start it with a policy, collect its alerts
+// (stdout) and log lines (stderr), wait for either, stop it with SIGTERM.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const KIVE = fileURLToPath(new URL('../../bin/kive', import.meta.url));
+
+export interface KiveRun {
+  alerts: Array<Record<string, any>>;
+  logs: string[];
+  /** Polls until `fn` returns a value; throws with the logs after `ms`. */
+  waitFor<T>(what: string, fn: () => T | undefined, ms?: number): Promise<T>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export function startKiveRun(args: string[]): KiveRun {
+  const child = spawn(KIVE, ['run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const alerts: Array<Record<string, any>> = [];
+  const logs: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => alerts.push(JSON.parse(l)));
+  createInterface({ input: child.stderr }).on('line', (l) => logs.push(l));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    alerts,
+    logs,
+    async waitFor(what, fn, ms = 30_000) {
+      for (const end = Date.now() + ms; ; ) {
+        const v = fn();
+        if (v !== undefined) return v;
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`no ${what} within ${ms} ms; logs:\n${logs.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
