@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { isBackendName, type BackendName } from '../src/kernel/backends/index.ts';
 import { decodeEvent, EVENT_CTX_SIZE, EVENT_SIZE } from '../src/kernel/event.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
-import { enableBpfStats } from '../src/kernel/stats.ts';
+import { bpfStatsOn } from './baseline.ts';
 import { keyOf, openLoop, totalRuns } from './overhead.ts';
 
 export interface EventsResult {
@@ -93,7 +93,7 @@ export async function measureEvents(opts: { backend?: BackendName | 'auto'; even
       const livePerSec = delivered / (Number(process.hrtime.bigint() - t) / 1e9);
       // 4. The program's own cost, in a pass of its own: bpf_stats adds two clock reads
       // per run, which would have inflated the timings above.
-      const restoreStats = enableBpfStats();
+      const restoreStats = bpfStatsOn(); // an fd the kernel counts: safe beside another benchmark
       let p0: { t: bigint; n: bigint };
       let p1: { t: bigint; n: bigint };
       try {

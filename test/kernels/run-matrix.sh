@@ -14,7 +14,8 @@
 # Environment: KIVE_KERNEL_TIMEOUT and KIVE_KERNEL_IDLE (quiet seconds per kernel for
 # the whole row and without output, default 300 and 120; see watchdog.ts),
 # KIVE_QEMU_ACCEL (tcg|kvm; default: kvm only if a quick probe boots, else tcg),
-# KIVE_KERNELS_ONLY (space-separated labels to run, default all).
+# KIVE_KERNELS_ONLY (space-separated labels to run, default all),
+# KIVE_KERNELS_OUT (where runs/ and latest live, default build/kernels).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=test/kernels
@@ -38,14 +39,15 @@ done < "$here/matrix.txt"
 
 # This run's directory, held by a lock for as long as the run lives: a later run
 # removes the directories of finished runs (lock free), never one in use.
-mkdir -p build/kernels/runs
-out=$(mktemp -d "build/kernels/runs/$(date +%Y%m%d-%H%M%S).XXXX")
+top=${KIVE_KERNELS_OUT:-build/kernels}
+mkdir -p "$top/runs"
+out=$(mktemp -d "$top/runs/$(date +%Y%m%d-%H%M%S).XXXX")
 exec {run_lock}>"$out/.lock"
 flock -s "$run_lock"
-for old in build/kernels/runs/*/; do
+for old in "$top"/runs/*/; do
   old=${old%/}
   [ "$old" = "$out" ] && continue
-  [ "$(readlink build/kernels/latest 2>/dev/null)" = "runs/${old##*/}" ] && continue
+  [ "$(readlink "$top/latest" 2>/dev/null)" = "runs/${old##*/}" ] && continue
   # A run takes its lock just after making its directory: leave new ones alone.
   [ -e "$old/.lock" ] && [ -z "$(find "$old" -maxdepth 0 -mmin -1)" ] || continue
   ( flock -n -x 9 && rm -rf "$old" ) 9<"$old/.lock" 2>/dev/null || true
@@ -124,5 +126,5 @@ for i in "${!labels[@]}"; do
 done
 
 echo "=== kernels: matrix ran in $(secs_since "$t0")s" >&2
-ln -sfn "runs/${out##*/}" "build/kernels/latest.$$" && mv -T "build/kernels/latest.$$" build/kernels/latest
+ln -sfn "runs/${out##*/}" "$top/latest.$$" && mv -T "$top/latest.$$" "$top/latest"
 exec "$node" "$here/summary.ts" "$here/matrix.txt" "$out" "$(secs_since "$t0")"
