@@ -22,9 +22,11 @@ const API = '/apis/kivebpf.san7o.github.io/v1';
 
 /**
  * Polls `fn` every 200 ms until it returns something other than undefined or false. The
- * timeout is for a quiet machine and grows with its load (load-scale.ts).
+ * timeout is for a quiet machine and grows with its load (load-scale.ts); the default
+ * only bounds how long something missing is waited for: a first reconcile took 17-21 s
+ * on a machine at load 18 (2 CPUs), so 20 s was a coin toss there.
  */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, quietTimeoutMs = 20_000): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, quietTimeoutMs = 60_000): Promise<T> {
   const timeoutMs = loadScaled(quietTimeoutMs);
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
