@@ -191,6 +191,19 @@ function run(o: Options): Promise<number> {
     setTimeout(() => kill('SIGKILL'), 5000).unref();
   }, o.tick * 1000);
 
+  // The job has a process group of its own (so it can be killed whole): pass on an
+  // interrupt of the matrix (Ctrl-C, a CI cancel), or QEMU would outlive it.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        /* already gone */
+      }
+      setTimeout(() => process.exit(128 + constants.signals[sig]), 5000).unref();
+    });
+  }
+
   return new Promise((resolve, reject) => {
     child.on('error', (err) => {
       clearInterval(timer);
