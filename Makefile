@@ -57,8 +57,10 @@ bpf: deps $(BPF_OBJS) $(BUILD)/bpf-rejected/kive_tracepoint.bpf.o $(BUILD)/bpf-f
 ts: deps
 	$(TSC) -p tsconfig.json
 
-run: build
-	./bin/kive run --policy $(POLICY)
+# stdout carries only alerts (NDJSON), so the build and make's own lines go to stderr.
+run:
+	@$(MAKE) --no-print-directory build >&2
+	@./bin/kive run --policy $(POLICY)
 
 # --- tests: unit (pure), kernel (root, real eBPF on this kernel), integration (real
 # kube-apiserver + etcd), kernels (the eBPF suite inside QEMU on other kernels).
@@ -83,8 +85,8 @@ include $(wildcard mk/*.mk)
 crds: deps
 	$(NODE) -e "import('./src/api/v1/crds.ts').then((m) => { for (const { file, crd } of m.CRD_FILES) require('node:fs').writeFileSync('deploy/crds/' + file, m.crdYaml(crd)); })"
 
-# The generated tables in docs/*.md (backends.md from src/kernel/backends/); unit tests
-# check they are current.
+# The generated parts of docs/*.md (backends.md's tables from src/kernel/backends/, cli.md
+# from src/cli/flags.ts); unit tests check they are current.
 .PHONY: docs
 docs: deps
 	$(NODE) scripts/gen-docs.ts

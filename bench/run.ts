@@ -8,6 +8,7 @@
 import { release } from 'node:os';
 import { benchAlerts } from './alerts.ts';
 import { measureEvents } from './events.ts';
+import { BEFORE_REV, floodTables, measureFlood, measureUnmonitored } from './flood.ts';
 import { benchGuests } from './guests.ts';
 import { measureOverhead } from './overhead.ts';
 import { overheadTable } from './table.ts';
@@ -40,3 +41,9 @@ console.log('\n## Alerts written to stdout (a pipe read by another process)\n');
 console.log('| alerts | bytes each | lost | pre-serialized lines/s (baseline) | alerts/s | time ratio to baseline |');
 console.log('|---|---|---|---|---|---|');
 console.log(`| ${fmt(a.alerts)} | ${a.lineBytes} | ${a.lost} | ${fmt(a.baselinePerSec)} | ${fmt(a.alertsPerSec)} | ${a.ratio} |`);
+
+const opens = quick ? 100_000 : 500_000;
+const floods = [await measureFlood(true, opens), await measureFlood(false, opens)];
+const unmonitored = await measureUnmonitored({ iterations: quick ? 20_000 : 200_000, repeats: quick ? 3 : 5, before: BEFORE_REV });
+console.log('\n## Floods: one process opening a trapped file; the unmonitored path before and after\n');
+console.log(floodTables(floods, unmonitored).join('\n'));

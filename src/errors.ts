@@ -20,6 +20,9 @@ export type KiveErrorCode =
   | 'KIVE_RUNTIME'
   | 'KIVE_CONTAINER_NOT_FOUND'
   | 'KIVE_USAGE'
+  // The environment the user set up is wrong (kubeconfig, namespace, permissions): the
+  // CLI prints one line and exits 2, as for bad usage, without the usage hint.
+  | 'KIVE_CONFIG'
   // src/k8s: a Kubernetes API call failed (status, reason on the error); a reconcile
   // hit a user error that retrying cannot fix; a wait gave up.
   | 'KIVE_K8S_API'

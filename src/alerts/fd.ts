@@ -2,11 +2,15 @@
 // private descriptor for it (dup), non-blocking mode (fcntl), and a wake-up when it is
 // writable again (uv_poll through koffi, the same mechanism the ring buffer reader uses).
 //
-// O_NONBLOCK is a flag of the open file description, which the dup shares with fd 1 and
+// O_NONBLOCK is a flag of the open file description, which a dup shares with fd 1 and
 // with whoever else holds the same pipe. Node does the same to a piped stdout as soon as
 // process.stdout is used, and restores fd 0-2's original flags when the process exits.
+// A terminal is reopened instead, as libuv does: its description is the login shell's,
+// which must not find its terminal non-blocking if Kive is killed before it can restore it.
 
 import koffi from 'koffi';
+import { constants, openSync } from 'node:fs';
+import { isatty } from 'node:tty';
 
 const libc = koffi.load('libc.so.6');
 const dup = libc.func('int dup(int fd)') as (fd: number) => number;
@@ -19,6 +23,13 @@ const O_NONBLOCK = 0o4000;
 
 /** A new descriptor for the file behind `fd`, in non-blocking mode; -1 if `fd` is not open. */
 export function dupNonBlocking(fd: number): number {
+  if (isatty(fd)) {
+    try {
+      return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NOCTTY | constants.O_NONBLOCK);
+    } catch {
+      // no /proc: fall back to sharing the description
+    }
+  }
   const copy = dup(fd);
   if (copy < 0) return -1;
   const flags = fcntl(copy, F_GETFL);

@@ -12,7 +12,7 @@ import type { AccessEvent, AlertEnvironment, TrapContext } from './build.ts';
 import type { CallbackSink } from './callback.ts';
 import type { ProcessCache, ProcessEventFields } from './process.ts';
 import { serializeAlert } from './serialize.ts';
-import type { StdoutSink } from './stdout.ts';
+import type { AlertLineSink } from './stdout.ts';
 
 export type PipelineEvent = AccessEvent & ProcessEventFields & { tsNs: bigint };
 
@@ -21,7 +21,7 @@ export interface AlertPipelineOptions {
   /** The traps watching the event's file right now; empty if it was just disarmed. */
   trapsFor: (event: PipelineEvent) => readonly TrapContext[];
   processes: ProcessCache;
-  stdout: StdoutSink;
+  stdout: AlertLineSink;
   callbacks?: CallbackSink;
   wallClockMs: (tsNs: bigint) => number;
 }

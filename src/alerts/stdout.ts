@@ -119,6 +119,8 @@ export class StdoutSink implements AlertLineSink {
    * the rest as failed and closes the descriptor. Resolves with the final outcomes.
    */
   async close(graceMs: number): Promise<SinkOutcomes> {
+    // Twice would close(2) a descriptor number that may belong to someone else by then.
+    if (this.#closed) return { ...this.outcomes };
     this.flush();
     this.#closed = true;
     if (this.#queue.length > 0 && !this.#broken) {

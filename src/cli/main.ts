@@ -1,26 +1,12 @@
 // The `kive` command line. Each subcommand is a function returning an exit code; this
-// file only parses arguments and turns errors into one clear line on stderr.
+// file only parses arguments (with the flag tables of flags.ts) and turns errors into one
+// clear line on stderr. Exit codes: flags.ts EXIT_CODES (docs/cli.md).
 
-import { parseArgs } from 'node:util';
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
-import { BACKEND_CHOICES, parseBackendChoice } from '../kernel/backends/index.ts';
+import { parseBackendChoice } from '../kernel/backends/index.ts';
 import { createLogger } from '../log.ts';
-
-const USAGE = `usage: kive <command> [options]
-
-commands:
-  run --policy FILE [--policy FILE...] [--backend ${BACKEND_CHOICES.join('|')}]
-      [--max-traps N] [--node-name NAME] [--stdout-buffer-bytes N]
-                 monitor files on this host; KiveAlerts go to stdout as NDJSON
-  probe          print which eBPF backends this kernel supports, and why not
-  crds [--out DIR]
-                 print the CustomResourceDefinitions (or write them into DIR)
-  operator [--kubeconfig FILE] [--namespace NS] [--node-name NAME] [--disable-discover]
-      [--disable-loader] [--disable-pod-controller] [--backend ...] [--cri-socket PATH]
-                 run the Kubernetes operator (NODE_NAME, POD_NAME, POD_NAMESPACE from
-                 the environment); see docs/operator.md
-
-Logs go to stderr as JSON; set KIVE_LOG_LEVEL (debug, info, warn, error).`;
+import { COMMANDS, commandHelp, CRDS, mainHelp, parseCommand, PROBE, RUN, type CommandSpec } from './flags.ts';
+import { kiveVersion } from './version.ts';
 
 function usage(message: string): KiveError {
   return new KiveError('KIVE_USAGE', message);
@@ -33,43 +19,65 @@ function positiveInt(name: string, value: string | undefined): number | undefine
   return n;
 }
 
+/** True when the arguments ask for help (before any `--`, which ends the flags). */
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+function print(text: string): number {
+  process.stdout.write(`${text}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-V' || command === 'version') return print(`kive ${kiveVersion()}`);
+  if (command === undefined) {
+    process.stderr.write(`${mainHelp()}\n`);
+    return 2;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const topic = rest[0];
+    if (topic === undefined) return print(mainHelp());
+    const cmd = COMMANDS.find((c) => c.name === topic);
+    if (!cmd) throw usage(`help: unknown command "${topic}"`);
+    return print(commandHelp(cmd));
+  }
+  const spec: CommandSpec | undefined = COMMANDS.find((c) => c.name === command);
+  if (!spec) throw usage(`unknown command "${command}"`);
+  if (wantsHelp(rest)) return print(commandHelp(spec));
+
   switch (command) {
     case 'run': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          policy: { type: 'string', multiple: true },
-          backend: { type: 'string', default: 'auto' },
-          'max-traps': { type: 'string' },
-          'node-name': { type: 'string' },
-          'stdout-buffer-bytes': { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      });
+      const values = parseCommand(RUN, rest);
       if (!values.policy || values.policy.length === 0) throw usage('run needs --policy FILE');
-      const backend = parseBackendChoice(values.backend);
-      const { runCommand } = await import('./run.ts');
+      const backend = parseBackendChoice(values.backend ?? 'auto');
       const maxTraps = positiveInt('max-traps', values['max-traps']);
       const stdoutBufferBytes = positiveInt('stdout-buffer-bytes', values['stdout-buffer-bytes']);
+      const { runCommand } = await import('./run.ts');
+      const window = values['aggregate-window'];
+      const aggregateWindowMs = window === undefined ? undefined : Number(window);
+      if (aggregateWindowMs !== undefined && !(Number.isSafeInteger(aggregateWindowMs) && aggregateWindowMs >= 0 && aggregateWindowMs <= 3_600_000)) {
+        throw usage(`--aggregate-window must be milliseconds between 0 (off) and 3600000, got "${window}"`);
+      }
       return runCommand({
         policyFiles: values.policy,
         backend,
         log: createLogger(),
         ...(maxTraps !== undefined ? { maxTraps } : {}),
         ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
+        ...(aggregateWindowMs !== undefined ? { aggregateWindowMs } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
       });
     }
     case 'probe': {
-      parseArgs({ args: rest, options: {}, strict: true, allowPositionals: false });
+      parseCommand(PROBE, rest);
       const { probeCommand } = await import('./probe.ts');
       return probeCommand();
     }
     case 'crds': {
-      const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } }, strict: true });
+      const values = parseCommand(CRDS, rest);
       const { crdsCommand } = await import('./crds.ts');
       return crdsCommand(values.out);
     }
@@ -77,14 +85,9 @@ async function main(argv: string[]): Promise<number> {
       const { operatorCommand } = await import('./operator.ts');
       return operatorCommand(rest);
     }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE + '\n');
-      return command === undefined ? 2 : 0;
     default:
-      throw usage(`unknown command "${command}"`);
+      // A command in flags.ts's table without a case here is a bug, not a user error.
+      throw new Error(`command "${command}" has no implementation`);
   }
 }
 
@@ -101,8 +104,12 @@ main(process.argv.slice(2)).then(
         // The verdict is in the message; the lines before it say which instruction.
         process.stderr.write(`verifier log (last 40 lines):\n${err.log.slice(-40).join('\n')}\n`);
       }
-      if (isKiveError(err, 'KIVE_USAGE') || parseError) process.stderr.write(`run "kive help" for usage\n`);
-      process.exitCode = isKiveError(err, 'KIVE_USAGE') || parseError || isKiveError(err, 'KIVE_INVALID_POLICY') ? 2 : 1;
+      const usageError = isKiveError(err, 'KIVE_USAGE') || parseError;
+      if (usageError) {
+        const cmd = COMMANDS.find((c) => c.name === process.argv[2]);
+        process.stderr.write(`run "kive ${cmd ? `${cmd.name} --help` : 'help'}" for usage\n`);
+      }
+      process.exitCode = usageError || isKiveError(err, 'KIVE_INVALID_POLICY') || isKiveError(err, 'KIVE_CONFIG') ? 2 : 1;
       return;
     }
     process.stderr.write(`kive: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -1,16 +1,17 @@
 // `kive operator`: configured by NODE_NAME, POD_NAME, POD_NAMESPACE (the Downward API in
-// deploy/operator.yaml) and flags. Runs until SIGINT/SIGTERM, then releases its Leases so
-// a successor takes over at once.
+// deploy/operator.yaml) and the flags of flags.ts. Checks its kubeconfig and namespace
+// first (kube.ts), runs until SIGINT/SIGTERM, then releases its Leases so a successor
+// takes over at once.
 
-import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { KiveError } from '../errors.ts';
 import { KubeClient } from '../k8s/rest.ts';
 import { parseBackendChoice } from '../kernel/backends/index.ts';
 import { createLogger } from '../log.ts';
 import { runOperator } from '../operator/operator.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
+import { OPERATOR, parseCommand } from './flags.ts';
+import { checkNamespace, loadKubeConfig } from './kube.ts';
 
 /**
  * From SIGTERM to exit, at most; deploy/operator.yaml's terminationGracePeriodSeconds
@@ -18,50 +19,30 @@ import { readKernelId } from '../runtime/kernel-id.ts';
  */
 export const SHUTDOWN_BOUND_MS = 20_000;
 
-function ms(name: string, v: string | undefined): number | undefined {
+function positiveInt(name: string, v: string | undefined, unit = ''): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new KiveError('KIVE_USAGE', `--${name} must be a positive integer (milliseconds), got "${v}"`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new KiveError('KIVE_USAGE', `--${name} must be a positive integer${unit}, got "${v}"`);
   return n;
 }
+const ms = (name: string, v: string | undefined) => positiveInt(name, v, ' (milliseconds)');
 
 export async function operatorCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      kubeconfig: { type: 'string' },
-      namespace: { type: 'string' },
-      'node-name': { type: 'string' },
-      identity: { type: 'string' },
-      'kernel-id': { type: 'string' },
-      backend: { type: 'string', default: 'auto' },
-      'max-traps': { type: 'string' },
-      'cri-socket': { type: 'string' },
-      'proc-root': { type: 'string' },
-      'disable-discover': { type: 'boolean', default: false },
-      'disable-loader': { type: 'boolean', default: false },
-      'disable-pod-controller': { type: 'boolean', default: false },
-      'lease-duration-ms': { type: 'string' },
-      'renew-deadline-ms': { type: 'string' },
-      'retry-period-ms': { type: 'string' },
-      'kernel-grace-ms': { type: 'string' },
-    },
-  });
+  const values = parseCommand(OPERATOR, args);
   const nodeName = values['node-name'] ?? process.env.NODE_NAME;
   if (!nodeName) throw new KiveError('KIVE_USAGE', 'operator needs the node name: set NODE_NAME or --node-name');
-  const backend = parseBackendChoice(values.backend);
-  const kc = new KubeConfig();
-  if (values.kubeconfig !== undefined) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault(); // in-cluster service account, else $KUBECONFIG / ~/.kube/config
+  const backend = parseBackendChoice(values.backend ?? 'auto');
   const lease = [ms('lease-duration-ms', values['lease-duration-ms']), ms('renew-deadline-ms', values['renew-deadline-ms']), ms('retry-period-ms', values['retry-period-ms'])];
   if (lease.some((v) => v !== undefined) && lease.some((v) => v === undefined)) {
     throw new KiveError('KIVE_USAGE', '--lease-duration-ms, --renew-deadline-ms and --retry-period-ms go together');
   }
-  const log = createLogger();
-  const maxTraps = ms('max-traps', values['max-traps']);
+  const maxTraps = positiveInt('max-traps', values['max-traps']);
   const kernelGraceMs = ms('kernel-grace-ms', values['kernel-grace-ms']);
+  const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'kivebpf-system';
+  const kc = loadKubeConfig(values.kubeconfig !== undefined ? { flag: values.kubeconfig } : {});
+  const client = new KubeClient(kc);
+  await checkNamespace(client, namespace, kc.getCurrentCluster()!.server);
+  const log = createLogger();
   const stop = new AbortController();
   const onSignal = (sig: string) => {
     log.info({ signal: sig, boundMs: SHUTDOWN_BOUND_MS }, 'stopping');
@@ -77,10 +58,10 @@ export async function operatorCommand(args: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   await runOperator(
     {
-      client: new KubeClient(kc),
+      client,
       nodeName,
       identity: values.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
-      namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'kivebpf-system',
+      namespace,
       kernelId: values['kernel-id'] ?? (await readKernelId()),
       discover: !values['disable-discover'],
       loader: !values['disable-loader'],

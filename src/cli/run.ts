@@ -22,6 +22,8 @@ export interface RunOptions {
   policyFiles: string[];
   backend: BackendName | 'auto';
   maxTraps?: number;
+  /** Kernel aggregation window (MonitorOptions.aggregateWindowMs). */
+  aggregateWindowMs?: number;
   nodeName?: string;
   /** stdout's bounded buffer for a slow reader (default: 8 MiB). */
   stdoutBufferBytes?: number;
@@ -47,6 +49,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const monitor = await FileMonitor.open({
     backend: opts.backend,
     ...(opts.maxTraps !== undefined ? { maxTraps: opts.maxTraps } : {}),
+    ...(opts.aggregateWindowMs !== undefined ? { aggregateWindowMs: opts.aggregateWindowMs } : {}),
   });
   // A reader that closes stdout (`kive run | head`) ends stdout, not the monitor, when a
   // trap has a callback: alerts still reach someone. With no callback nothing would, and

@@ -25,7 +25,7 @@ export interface MonitorOptions {
   backend?: BackendName | 'auto';
   /** Capacity of the trap map. Default 65,536. */
   maxTraps?: number;
-  /** Ring buffer data size: a power of two, at least one page. Default 4 MiB. */
+  /** Ring buffer data size: a power of two, at least one page. Default 16 MiB (docs/kernel.md). */
   ringBufferBytes?: number;
   /** Where kive_<backend>.bpf.o live. Default $KIVE_BPF_OBJECT_DIR if set, else <repo>/build/bpf. */
   objectDir?: string;
@@ -51,7 +51,7 @@ export interface MonitorOptions {
 export type KernelCounters = Record<CounterName, bigint>;
 
 export const DEFAULT_MAX_TRAPS = 65536;
-export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_AGGREGATE_WINDOW_MS = 1_000;
 export const DEFAULT_AGGREGATE_ENTRIES = 16_384;
 

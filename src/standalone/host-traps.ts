@@ -120,7 +120,7 @@ export class HostTrapSet {
           context: trapContext({ policyName: policy.metadata.name, path: t.path, metadata: t.metadata, callback: t.callback }),
         };
         this.#traps.push(trap);
-        this.#check(trap, true);
+        this.#arm(trap, true);
       }
     }
     for (const path of new Set(this.#traps.map((t) => t.path))) {
@@ -151,7 +151,7 @@ export class HostTrapSet {
 
   /** Re-checks every trap: the backstop for a missed watch event. */
   recheck(): void {
-    for (const trap of this.#traps) this.#check(trap, false);
+    for (const trap of this.#traps) this.#check(trap);
   }
 
   close(): void {
@@ -170,15 +170,11 @@ export class HostTrapSet {
       this.#pending = undefined;
       const due = [...this.#due];
       this.#due.clear();
-      for (const t of due) this.#check(t, false);
+      for (const t of due) this.#check(t);
     });
   }
 
-  #check(trap: HostTrap, initial: boolean): void {
-    if (initial) {
-      this.#arm(trap, true);
-      return;
-    }
+  #check(trap: HostTrap): void {
     try {
       this.#arm(trap, false);
     } catch (err) {

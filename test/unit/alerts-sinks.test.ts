@@ -68,6 +68,7 @@ test('StdoutSink writes one line per alert, one write per flush, and counts them
     sink.flush(); // nothing pending: no empty write
     assert.equal(p.read().toString(), '{"a":1}\n{"b":2}\n');
     assert.deepEqual(await sink.close(1_000), { delivered: 2, dropped: 0, failed: 0 });
+    assert.deepEqual(await sink.close(1_000), { delivered: 2, dropped: 0, failed: 0 }, 'a second close is harmless');
   } finally {
     p.cleanup();
   }

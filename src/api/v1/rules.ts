@@ -55,7 +55,7 @@ function re2Rule(pattern: string, message: string, must = true): Rule {
 export const absolutePath = re2Rule('^/', 'path must be absolute (start with /)');
 export const noDotDot = re2Rule('/\\.\\.(/|$)', "path must not contain a '..' segment", false);
 export const canonicalPath = re2Rule('//|/\\.(/|$)', "path must be in canonical form (no '//' and no '.' segment)", false);
-export const noTrailingSlash = re2Rule('^/$|[^/]$', 'path must name a file: no trailing / and not / itself');
+export const noTrailingSlash = re2Rule('[^/]$', 'path must name a file: no trailing / and not / itself');
 export const noControlChars = re2Rule('[\\x00-\\x1f\\x7f]', 'path must not contain a newline, NUL or another control character', false);
 export const notUnderProc = re2Rule('^/proc(/|$)', 'path must not be under /proc', false);
 
@@ -126,11 +126,11 @@ const labelValueRe = RE2JS.compile(LABEL_VALUE);
 
 export const labelKeys: Rule = {
   // The prefix's 253-character limit is the key's size bound: a name part is at most 63.
-  rule: `self.all(k, k.size() <= 317 && k.matches(${celString(LABEL_KEY)}) && (!k.contains('/') || k.split('/')[0].size() <= 253))`,
+  rule: `self.all(k, k.size() <= 317 && k.matches(${celString(LABEL_KEY)}) && k.indexOf('/') <= 253)`,
   message: 'matchLabels keys must be valid label keys: [prefix/]name, name at most 63 characters of A-Z, a-z, 0-9, -, _ and . starting and ending alphanumeric; prefix a DNS subdomain',
   check: (v) =>
     typeof v === 'object' && v !== null &&
-    Object.keys(v).every((k) => k.length <= 317 && labelKeyRe.matcher(k).find() && (!k.includes('/') || k.split('/')[0]!.length <= 253)),
+    Object.keys(v).every((k) => k.length <= 317 && labelKeyRe.matcher(k).find() && k.indexOf('/') <= 253),
 };
 
 export const labelValues: Rule = {

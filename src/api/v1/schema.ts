@@ -35,7 +35,7 @@ export const LIMITS = {
   pathLength: 4096,
   traps: 64,
   matchBlocks: 16,
-  labels: 64,
+  labels: 16,
   metadataEntries: 64,
   metadataValueLength: 1024,
   callbackLength: 2048,
