@@ -10,7 +10,8 @@
 // aborted and everything still queued counts as failed. A receiver that never answers
 // cannot keep the process alive.
 
-import type { SinkOutcomes } from './sink.ts';
+import type { TrapContext } from './build.ts';
+import type { AlertSink, SinkFactory, SinkOutcomes } from './sink.ts';
 
 export interface CallbackLogger {
   warn(obj: object, msg: string): void;
@@ -60,7 +61,9 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export class CallbackSink {
+export class CallbackSink implements AlertSink {
+  readonly name = 'callbacks';
+  given = 0;
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
   readonly #maxAttempts: number;
@@ -87,8 +90,23 @@ export class CallbackSink {
     this.#warnEveryMs = options.warnEveryMs ?? 10_000;
   }
 
+  /** Alerts of traps with a callback URL. */
+  takes(trap: TrapContext | null): boolean {
+    return trap !== null && trap.callback !== undefined && trap.callback !== '';
+  }
+
+  /** One POST per distinct URL among `traps` (two traps with one receiver: one POST). */
+  push(line: string, traps: readonly TrapContext[]): void {
+    const urls = new Set<string>();
+    for (const t of traps) if (t.callback) urls.add(t.callback);
+    for (const url of urls) this.send(url, line);
+  }
+
+  flush(): void {}
+
   /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
   send(url: string, body: string): void {
+    this.given++;
     if (this.#closed) {
       this.stats.dropped++;
       return;
@@ -198,3 +216,5 @@ export class CallbackSink {
     return { ...this.stats };
   }
 }
+
+export const callbackSinkFactory: SinkFactory = (ctx) => new CallbackSink({ log: ctx.log, ...ctx.callback });

@@ -3,11 +3,9 @@
 // events into KiveAlerts on stdout and callbacks until SIGINT/SIGTERM.
 
 import { hostname } from 'node:os';
-import { AlertPipeline } from '../alerts/pipeline.ts';
-import { CallbackSink } from '../alerts/callback.ts';
-import { LossReporter } from '../alerts/lost.ts';
+import type { CallbackOptions } from '../alerts/callback.ts';
+import { startAlerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { StdoutSink } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
@@ -15,7 +13,6 @@ import { gapWarning } from '../kernel/backends/index.ts';
 import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
-import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts';
 import { HostTrapSet } from '../standalone/host-traps.ts';
 
 export interface RunOptions {
@@ -27,6 +24,8 @@ export interface RunOptions {
   nodeName?: string;
   /** stdout's bounded buffer for a slow reader (default: 8 MiB). */
   stdoutBufferBytes?: number;
+  /** Callback delivery knobs (flags.ts). */
+  callback?: CallbackOptions;
   log: Logger;
 }
 
@@ -57,47 +56,35 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const hasCallbacks = policies.some((p) => p.spec.traps.some((t) => t.callback !== undefined && t.callback !== ''));
   let stdoutGone!: () => void;
   const stdoutClosed = new Promise<string>((resolve) => (stdoutGone = () => resolve('stdout closed')));
-  const stdout = new StdoutSink(1, {
+  const alerting = startAlerting({
+    env,
+    // Kive's own look at a trapped file (the inotify watch that follows it checks read
+    // permission, which the permission-hook backends report) is not an access.
+    trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
+    trapsForKey: (key) => traps.trapsFor(key),
+    processes: new ProcessCache(),
+    losses: monitor,
+    wallClockMs: (ts) => monitor.wallClockMs(ts),
     log,
-    ...(opts.stdoutBufferBytes !== undefined ? { maxBufferedBytes: opts.stdoutBufferBytes } : {}),
-    onClosed: () => {
-      if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
-      else stdoutGone();
+    sinks: {
+      ...(opts.stdoutBufferBytes !== undefined ? { stdoutBufferBytes: opts.stdoutBufferBytes } : {}),
+      ...(opts.callback !== undefined ? { callback: opts.callback } : {}),
+      onStdoutClosed: () => {
+        if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
+        else stdoutGone();
+      },
     },
   });
-  const callbacks = new CallbackSink({ log });
-  let pipeline: AlertPipeline | undefined;
   let code = 0;
-  let fileChanges = 0;
   // A move, delete, replace, link, chmod or truncate of a trapped file is an alert too.
-  const onFileChange = (change: FileChange): void => {
-    const line = JSON.stringify(fileChangeAlert(change, env, Date.now()));
-    fileChanges++;
-    stdout.pushLine(line);
-    stdout.flush();
-    if (change.trap.callback) callbacks.send(change.trap.callback, line);
-  };
-  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange });
-  let losses: LossReporter | undefined;
+  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange: (c) => alerting.onFileChange(c) });
   try {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
-    const live = new AlertPipeline({
-      env,
-      // Kive's own look at a trapped file (the inotify watch that follows it checks read
-      // permission, which the permission-hook backends report) is not an access.
-      trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
-      processes: new ProcessCache(),
-      stdout,
-      callbacks,
-      wallClockMs: (ts) => monitor.wallClockMs(ts),
-    });
-    pipeline = live;
     // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
-    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
-    monitor.start((events) => live.handle(events));
-    losses.start();
+    monitor.start((events) => alerting.pipeline.handle(events));
+    alerting.losses.start();
     log.info(
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
@@ -110,8 +97,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       log.error({}, 'stdout is closed and no trap has a callback: no one would receive alerts; stopping');
     }
     monitor.drainNow();
-    losses.stop();
-    log.info({ signal, alerts: live.alerts, fileChanges, lost: losses.lost, ...countersForLog(monitor) }, 'stopping');
+    alerting.stopIntake();
+    log.info({ signal, alerts: alerting.pipeline.alerts, fileChanges: alerting.fileChanges(), lost: alerting.losses.lost, ...countersForLog(monitor) }, 'stopping');
   } finally {
     // 5. One cleanup path for every exit: detach from the kernel, then give the sinks a
     //    bounded time to deliver what they hold. The stop line has the exact outcomes.
@@ -121,17 +108,19 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       log.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown did not finish in time; exiting');
       process.exit(1);
     }, SHUTDOWN_BOUND_MS).unref();
-    losses?.stop();
+    alerting.stopIntake();
     traps.close();
     const kernel = countersForLog(monitor);
     await monitor.close();
-    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(SINK_GRACE_MS), stdout.close(SINK_GRACE_MS)]);
+    const sinks = await alerting.close(SINK_GRACE_MS);
     log.info(
       {
-        alerts: pipeline?.alerts ?? 0,
-        unmatched: pipeline?.unmatched ?? 0,
-        stdout: toStdout,
-        callbacks: { alerts: pipeline?.callbackAlerts ?? 0, ...toCallbacks },
+        alerts: alerting.pipeline.alerts,
+        fileChanges: alerting.fileChanges(),
+        unmatched: alerting.pipeline.unmatched,
+        lost: alerting.losses.lost,
+        // Each sink under its name (stdout, callbacks, ...): alerts, delivered, dropped, failed.
+        ...sinks,
         kernel,
       },
       'stopped',
