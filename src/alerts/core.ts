@@ -2,10 +2,11 @@
 // become alerts and reach the sinks. `kive run` and the operator's loader both call
 // startAlerting(), so what they alert on, and how they shut down, cannot drift apart.
 //
-// Fan-out: an alert is serialized once and pushed to each registered sink (sinks.ts) that
+// Fan-out: an alert is serialized once, given its `alert-id` (alert-id.ts), and pushed to each registered sink (sinks.ts) that
 // takes it. Shutdown: close(graceMs) closes every sink in parallel with the same grace
 // period, so the whole core is bounded by it (docs/alerts.md, "Shutdown is bounded").
 
+import { addAlertId } from './alert-id.ts';
 import type { FileKey } from '../kernel/contract.ts';
 import type { AlertEnvironment, TrapContext } from './build.ts';
 import { LossReporter, type LossSource } from './lost.ts';
@@ -27,7 +28,9 @@ export class Fanout implements AlertOutput {
     this.sinks = sinks;
   }
 
-  emit(line: string, traps: readonly TrapContext[]): void {
+  /** Gives `line` its alert-id and hands it to every sink that takes one of `traps`. */
+  emit(json: string, traps: readonly TrapContext[]): void {
+    const line = addAlertId(json);
     for (const sink of this.sinks) {
       const mine = traps.filter((t) => sink.takes(t));
       if (mine.length > 0 || (traps.length === 0 && sink.takes(null))) {

@@ -2,6 +2,7 @@
 // opens the kernel monitor, arms the traps (creating honeytokens), and turns kernel
 // events into KiveAlerts on stdout and callbacks until SIGINT/SIGTERM.
 
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { CallbackOptions } from '../alerts/callback.ts';
 import { startAlerting } from '../alerts/core.ts';
@@ -24,8 +25,11 @@ export interface RunOptions {
   nodeName?: string;
   /** stdout's bounded buffer for a slow reader (default: 8 MiB). */
   stdoutBufferBytes?: number;
-  /** Callback delivery knobs (flags.ts). */
-  callback?: CallbackOptions;
+  /** HMAC key file for X-Kive-Signature (--callback-secret-file). */
+  callbackSecretFile?: string;
+  /** PEM CA bundle for https callbacks (--callback-ca-file). */
+  callbackCaFile?: string;
+  callbackRetryForMs?: number;
   log: Logger;
 }
 
@@ -42,6 +46,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const policies: KivePolicy[] = [];
   for (const file of opts.policyFiles) policies.push(...(await loadPolicyFile(file)));
 
+  const callback = await callbackOptions(opts);
   const env = { kernelId: await readKernelId(), nodeName: opts.nodeName ?? hostname() };
 
   // 2. The kernel side: load, verify and attach the best (or the chosen) backend.
@@ -68,7 +73,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     log,
     sinks: {
       ...(opts.stdoutBufferBytes !== undefined ? { stdoutBufferBytes: opts.stdoutBufferBytes } : {}),
-      ...(opts.callback !== undefined ? { callback: opts.callback } : {}),
+      callback,
       onStdoutClosed: () => {
         if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
         else stdoutGone();
@@ -127,6 +132,28 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     );
   }
   return code;
+}
+
+/** The callback knobs from the flags; a secret or CA file that is unusable stops the start. */
+async function callbackOptions(opts: RunOptions): Promise<CallbackOptions> {
+  const out: CallbackOptions = {};
+  if (opts.callbackRetryForMs !== undefined) out.retryForMs = opts.callbackRetryForMs;
+  if (opts.callbackSecretFile !== undefined) {
+    let key = await readFile(opts.callbackSecretFile).catch((err: Error) => {
+      throw new Error(`--callback-secret-file ${opts.callbackSecretFile}: ${err.message}`);
+    });
+    if (key.at(-1) === 0x0a) key = key.subarray(0, key.at(-2) === 0x0d ? -2 : -1);
+    if (key.length === 0) throw new Error(`--callback-secret-file ${opts.callbackSecretFile}: the file is empty`);
+    out.secret = key;
+  }
+  if (opts.callbackCaFile !== undefined) {
+    const ca = await readFile(opts.callbackCaFile, 'utf8').catch((err: Error) => {
+      throw new Error(`--callback-ca-file ${opts.callbackCaFile}: ${err.message}`);
+    });
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--callback-ca-file ${opts.callbackCaFile}: no PEM certificate in the file`);
+    out.ca = ca;
+  }
+  return out;
 }
 
 function countersForLog(monitor: FileMonitor): Record<string, string> {

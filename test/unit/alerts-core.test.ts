@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TrapContext } from '../../src/alerts/build.ts';
+import { alertIdOf } from '../../src/alerts/alert-id.ts';
 import { Fanout, startAlerting } from '../../src/alerts/core.ts';
 import { ProcessCache } from '../../src/alerts/process.ts';
 import type { AlertSink, SinkFactory } from '../../src/alerts/sink.ts';
@@ -42,10 +43,15 @@ test('Fanout: each sink gets only the traps it takes; an alert of no trap goes t
   const all = recorder('all', () => true);
   const hooks = recorder('hooks', (t) => t !== null && t.callback !== undefined);
   const out = new Fanout([all.sink, hooks.sink]);
-  out.emit('a', [trap('/x')]);
-  out.emit('b', [trap('/x'), trap('/y', 'http://h')]);
-  out.emit('c', []);
+  out.emit('{"a":1}', [trap('/x')]);
+  out.emit('{"b":1}', [trap('/x'), trap('/y', 'http://h')]);
+  out.emit('{"c":1}', []);
   out.flush();
+  // Each alert has its own id, the same in every sink.
+  const ids = all.got.map((g) => alertIdOf(g.line));
+  assert.equal(new Set(ids).size, 3);
+  assert.equal(alertIdOf(hooks.got[0]!.line), ids[1]);
+  for (const g of [...all.got, ...hooks.got]) g.line = Object.keys(JSON.parse(g.line))[0]!;
   assert.deepEqual(all.got, [
     { line: 'a', traps: ['/x'] },
     { line: 'b', traps: ['/x', '/y'] },

@@ -67,7 +67,7 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
     env,
     out: new Fanout([
       { name: 'stdout', given: 0, takes: () => true, push: (l: string) => void out.push(`${l}\n`), flush() {}, close: async () => ({ delivered: 0, dropped: 0, failed: 0 }) },
-      new CallbackSink({ fetch: async (url) => (sent.push(String(url)), new Response('')) }),
+      new CallbackSink({ post: async (url) => (sent.push(url.href), { status: 200 }) }),
     ]),
     log: { error: (o) => errors.push(o) },
     now: () => 0,
@@ -77,8 +77,10 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
   src.dropped = 5n; // one drop without a file (the drop map was full)
   const first = r.check()!;
   assert.deepEqual([first.lost, first.traps[0]!.lost, first.unattributed], [5, 4, 1]);
-  assert.deepEqual(JSON.parse(out.join('').trim()), first);
-  assert.deepEqual(sent, ['http://hook']);
+  const { 'alert-id': id, ...written } = JSON.parse(out.join('').trim());
+  assert.match(id, /^[0-9a-f-]{36}$/, 'every alert has its id');
+  assert.deepEqual(written, first);
+  assert.deepEqual(sent, ['http://hook/']);
   assert.equal(errors.length, 1);
   // A drop counted under its file after the total was read: the total lags for one check.
   src.drops = [{ key: { ino: 5n, dev: 3 }, lost: 2n }];
