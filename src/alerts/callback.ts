@@ -25,6 +25,7 @@ import type { AlertSink, SinkFactory, SinkOutcomes } from './sink.ts';
 
 export interface CallbackLogger {
   warn(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
 }
 
 export interface CallbackOptions {
@@ -335,7 +336,7 @@ export class CallbackSink implements AlertSink {
       if (t.unloggedDrops > 0) this.#o.log?.warn({ url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped }, 'callback queue full: alerts dropped');
       t.unloggedDrops = 0;
     }
-    if (this.#targets.size > 0) this.#o.log?.warn({ destinations: this.perDestination() }, 'callbacks: outcomes per destination');
+    if (this.#targets.size > 0) this.#o.log?.info?.({ destinations: this.perDestination() }, 'callbacks: outcomes per destination');
     return { ...this.stats };
   }
 }

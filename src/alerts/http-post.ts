@@ -27,6 +27,7 @@ export function postOnce(url: URL, body: string, o: PostOptions): Promise<PostRe
     const req = lib.request(url, {
       method: 'POST',
       headers: { ...o.headers, 'content-length': String(Buffer.byteLength(body)) },
+      // A fresh connection per POST: the connect timer below relies on a 'connect' event.
       agent: false,
       ...(o.ca !== undefined && url.protocol === 'https:' ? { ca: o.ca } : {}),
       signal: o.signal,

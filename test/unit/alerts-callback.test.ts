@@ -54,7 +54,8 @@ test('receiver down, then back: every alert arrives; duplicates only with the sa
   const sink = new CallbackSink({ ...fast, retryForMs: 60_000 });
   const sent = Array.from({ length: 30 }, (_, i) => alert(i));
   for (const a of sent) sink.send(`http://127.0.0.1:${port}/hook`, a);
-  await new Promise((r) => setTimeout(r, 700));
+  // Down for longer than the old retries lasted (4 attempts, ~1.4 s).
+  await new Promise((r) => setTimeout(r, 2_500));
   assert.equal(sink.stats.delivered, 0);
   const got: Array<{ key: string; body: string }> = [];
   let cut = 3;
