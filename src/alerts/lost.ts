@@ -96,6 +96,8 @@ export class LossReporter {
   #timer: NodeJS.Timeout | undefined;
   /** Events reported lost so far. */
   lost = 0;
+  /** events-lost alerts written so far. */
+  reports = 0;
 
   constructor(options: LossReporterOptions) {
     this.#o = options;
@@ -128,6 +130,7 @@ export class LossReporter {
     if (files.length === 0 && stray === 0) return null;
     const alert = buildLostAlert(files, stray, env, (this.#o.now ?? Date.now)());
     this.lost += alert.lost;
+    this.reports++;
     const line = JSON.stringify(alert);
     out.emit(line, [...new Set(files.flatMap((f) => f.traps))]);
     out.flush();

@@ -122,9 +122,11 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       {
         alerts: alerting.pipeline.alerts,
         fileChanges: alerting.fileChanges(),
+        lostAlerts: alerting.losses.reports,
         unmatched: alerting.pipeline.unmatched,
         lost: alerting.losses.lost,
-        // Each sink under its name (stdout, callbacks, ...): alerts, delivered, dropped, failed.
+        // Each sink under its name (stdout, callbacks, ...): alerts, delivered, dropped,
+        // failed. stdout's alerts = alerts + fileChanges + lostAlerts (docs/alerts.md).
         ...sinks,
         kernel,
       },
