@@ -70,7 +70,7 @@ export interface Alerting {
   /** Counts of file-change alerts written (kive run's inotify watch). */
   readonly fileChanges: () => number;
   onFileChange(change: FileChange): void;
-  /** Takes the last kernel losses and reports them; call after the last drain. */
+  /** Takes the last kernel losses and reports them: after the last drain, before the monitor closes. */
   stopIntake(): void;
   /** Closes every sink within `graceMs`; the outcomes per sink, by name. */
   close(graceMs: number): Promise<SinkTotals>;
@@ -101,8 +101,9 @@ export function startAlerting(o: AlertingOptions): Alerting {
       losses.stop();
     },
     close(graceMs) {
+      // No last loss check here: the kernel monitor may be closed by now (stopIntake()
+      // is for that, before the monitor closes).
       closed ??= (async () => {
-        losses.stop();
         const outcomes = await Promise.all(sinks.map((s) => s.close(graceMs)));
         return Object.fromEntries(sinks.map((s, i) => [s.name, { alerts: s.given, ...(outcomes[i] as SinkOutcomes) }]));
       })();

@@ -67,12 +67,19 @@ test('startAlerting: kernel events, file changes and losses reach every register
   const b = recorder('b', (x) => x !== null && x.callback !== undefined);
   const registry: SinkFactory[] = [() => a.sink, () => undefined, () => b.sink];
   let drops = [{ key: { ino: 5n, dev: 3 }, lost: 2n }];
+  let monitorClosed = false;
   const alerting = startAlerting({
     env: { kernelId: 'k', nodeName: 'n' },
     trapsFor: () => [t],
     trapsForKey: () => [t],
     processes: new ProcessCache(),
-    losses: { takeDrops: () => drops.splice(0), counters: () => ({ dropped: 2n }) },
+    losses: {
+      takeDrops: () => drops.splice(0),
+      counters: () => {
+        if (monitorClosed) throw new Error('read counters: monitor is closed');
+        return { dropped: 2n };
+      },
+    },
     wallClockMs: () => 0,
     log: { info() {}, warn() {}, error() {} },
     registry,
@@ -81,6 +88,7 @@ test('startAlerting: kernel events, file changes and losses reach every register
   alerting.onFileChange({ op: 'deleted', trap: t, file: { ino: 5n, dev: 3 }, where: undefined });
   alerting.stopIntake(); // the last loss check
   drops = [];
+  monitorClosed = true; // as in kive run: the monitor closes before the sinks do
   const totals = await alerting.close(1234);
   const types = (r: typeof a) => r.got.map((g) => JSON.parse(g.line)['kive-alert-type'] ?? JSON.parse(g.line).metadata.operation ?? 'access');
   assert.equal(a.got.length, 3);
