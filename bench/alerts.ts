@@ -107,7 +107,7 @@ export async function benchAlerts(alerts = 500_000, batch = 256): Promise<Alerts
     env: { kernelId: '2c147a95-23e5-4f99-a2de-67d5e9fdb502', nodeName: 'kive-worker' },
     trapsFor: () => [trap],
     processes: new ProcessCache(),
-    stdout,
+    out: { emit: (line) => stdout.pushLine(line), flush: () => stdout.flush() },
     wallClockMs: (ts) => Number(ts / 1_000_000n),
   });
   const t0 = performance.now();

@@ -57,7 +57,7 @@ export async function measureFlood(aggregation: boolean, opens: number): Promise
       env: { kernelId: 'bench', nodeName: 'bench' },
       trapsFor: (e) => (e.ino === key.ino && e.dev === key.dev ? [trap] : []),
       processes: new ProcessCache(),
-      stdout: { pushLine() {}, flush() {} },
+      out: { emit() {}, flush() {} },
       wallClockMs: (ts) => m.wallClockMs(ts),
     });
     m.start((batch) => {

@@ -1,39 +1,95 @@
-// Alerts to a trap's HTTP callback: one JSON POST per alert, as the design describes.
+// Alerts to a trap's HTTP callback: one JSON POST per alert, delivered at least once.
 //
-// Delivery never blocks the event path: each callback URL has its own bounded queue and a
-// few requests in flight. A failed request (network error, timeout, 429 or 5xx) is retried
-// with exponential backoff a few times; 4xx other than 429 is final. Every alert ends as
-// delivered, failed or dropped (queue full), each counted and each logged (rate-limited).
+// - Retries: network errors, timeouts, 429 and 5xx are retried with exponential backoff
+//   and full jitter (Retry-After honoured) until the alert is `retryForMs` old (default
+//   10 min, enough to ride out a 5-minute outage); other 4xx are final.
+// - One bounded queue for the whole process (entries and bytes, in flight included),
+//   shared fairly: when it is full, a destination below its share takes the place of the
+//   oldest alert of the destination that holds the most. One dead endpoint can neither
+//   delay stdout (nothing here blocks) nor starve the other destinations.
+// - Each alert's `alert-id` (alert-id.ts) is its Idempotency-Key; with a secret, the
+//   exact body is signed: `X-Kive-Signature: sha256=<hex HMAC-SHA256>` (docs/alerts.md).
+// - Every alert ends as delivered, failed or dropped, counted per destination. Drops and
+//   failures are logged with their own rate limits, never a shared one, with exact counts.
+//   URLs are logged without credentials or query.
 //
 // Shutdown is bounded: close(graceMs) stops intake and lets queued alerts go out (with
 // their backoff) until the grace period ends; then every request still in flight is
-// aborted and everything still queued counts as failed. A receiver that never answers
-// cannot keep the process alive.
+// aborted and everything still queued counts as failed.
 
-import type { SinkOutcomes } from './sink.ts';
+import { createHmac } from 'node:crypto';
+import { alertIdOf } from './alert-id.ts';
+import type { TrapContext } from './build.ts';
+import { describeError, postOnce, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
+import type { AlertSink, SinkFactory, SinkOutcomes } from './sink.ts';
 
 export interface CallbackLogger {
   warn(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
 }
 
 export interface CallbackOptions {
-  fetch?: typeof fetch;
+  /** The transport; tests may replace it. */
+  post?: (url: URL, body: string, o: PostOptions) => Promise<PostResult>;
+  connectTimeoutMs?: number;
+  /** Time for the answer's headers once connected. */
   timeoutMs?: number;
-  maxAttempts?: number;
+  /** How long an alert is retried, from its first attempt. Default 10 min. */
+  retryForMs?: number;
   baseBackoffMs?: number;
-  maxQueuePerUrl?: number;
+  maxBackoffMs?: number;
+  /** The process-wide bound: alerts queued or in flight, all destinations together. */
+  maxQueued?: number;
+  maxQueuedBytes?: number;
   concurrencyPerUrl?: number;
+  /** HMAC-SHA256 key for X-Kive-Signature. */
+  secret?: Buffer;
+  /** PEM CA bundle for https receivers. */
+  ca?: string | Buffer;
   log?: CallbackLogger;
-  /** Minimum time between two warnings about the same URL. */
+  /** Minimum time between two warnings of one kind about one destination. */
   warnEveryMs?: number;
+  /** In [0, 1): the jitter. */
+  random?: () => number;
 }
 
-export type CallbackStats = SinkOutcomes;
+export const CALLBACK_DEFAULTS = {
+  connectTimeoutMs: 3_000,
+  timeoutMs: 5_000,
+  retryForMs: 10 * 60_000,
+  baseBackoffMs: 500,
+  maxBackoffMs: 30_000,
+  maxQueued: 10_000,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  concurrencyPerUrl: 4,
+} as const;
+
+interface Entry {
+  body: string;
+  id: string;
+  bytes: number;
+}
 
 interface Target {
-  queue: string[];
+  url: URL | undefined;
+  safe: string;
+  queue: Entry[];
   inFlight: number;
-  lastWarn: number;
+  stats: SinkOutcomes;
+  lastFailWarn: number;
+  lastDropWarn: number;
+  /** Drops not logged yet. */
+  unloggedDrops: number;
+}
+
+/** The URL as logs may show it: no user, password or query. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 /** `p`, or a rejection as soon as `signal` aborts (even if whatever `p` waits on ignores it). */
@@ -60,112 +116,183 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export class CallbackSink {
-  readonly #fetch: typeof fetch;
-  readonly #timeoutMs: number;
-  readonly #maxAttempts: number;
-  readonly #baseBackoffMs: number;
-  readonly #maxQueue: number;
-  readonly #concurrency: number;
-  readonly #log: CallbackLogger | undefined;
-  readonly #warnEveryMs: number;
+export class CallbackSink implements AlertSink {
+  readonly name = 'callbacks';
+  given = 0;
+  readonly #o: Required<Omit<CallbackOptions, 'secret' | 'ca' | 'log'>> & Pick<CallbackOptions, 'secret' | 'ca' | 'log'>;
   readonly #targets = new Map<string, Target>();
   readonly #idle = new Set<() => void>();
+  #entries = 0;
+  #bytes = 0;
   #closed = false;
-  #sent = 0;
   /** Aborted when the shutdown grace period ends: cancels requests and backoff sleeps. */
   readonly #giveUp = new AbortController();
-  readonly stats: CallbackStats = { delivered: 0, failed: 0, dropped: 0 };
+  readonly stats: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0 };
 
   constructor(options: CallbackOptions = {}) {
-    this.#fetch = options.fetch ?? globalThis.fetch;
-    this.#timeoutMs = options.timeoutMs ?? 5_000;
-    this.#maxAttempts = options.maxAttempts ?? 4;
-    this.#baseBackoffMs = options.baseBackoffMs ?? 200;
-    this.#maxQueue = options.maxQueuePerUrl ?? 10_000;
-    this.#concurrency = options.concurrencyPerUrl ?? 4;
-    this.#log = options.log;
-    this.#warnEveryMs = options.warnEveryMs ?? 10_000;
+    this.#o = { ...CALLBACK_DEFAULTS, post: postOnce, warnEveryMs: 10_000, random: Math.random, ...options };
   }
 
-  /** Alerts handed to send(); once closed, equal to the sum of `stats`. */
-  get sent(): number {
-    return this.#sent;
+  takes(trap: TrapContext | null): boolean {
+    return trap !== null && trap.callback !== undefined && trap.callback !== '';
+  }
+
+  /** One POST per distinct URL among `traps` (two traps with one receiver: one POST). */
+  push(line: string, traps: readonly TrapContext[]): void {
+    const urls = new Set<string>();
+    for (const t of traps) if (t.callback) urls.add(t.callback);
+    for (const url of urls) this.send(url, line);
+  }
+
+  flush(): void {}
+
+  /** Alerts queued or in flight, and their bytes, all destinations together. */
+  get queued(): { entries: number; bytes: number } {
+    return { entries: this.#entries, bytes: this.#bytes };
+  }
+
+  /** Outcomes per destination (URLs without credentials or query). */
+  perDestination(): Record<string, SinkOutcomes> {
+    return Object.fromEntries([...this.#targets.values()].map((t) => [t.safe, { ...t.stats }]));
   }
 
   /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
   send(url: string, body: string): void {
-    this.#sent++;
-    if (this.#closed) {
-      this.stats.dropped++;
-      return;
+    this.given++;
+    const t = this.#target(url);
+    if (this.#closed) return this.#count(t, 'dropped');
+    if (t.url === undefined) {
+      this.#count(t, 'failed');
+      return this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
     }
-    let t = this.#targets.get(url);
-    if (t === undefined) {
-      t = { queue: [], inFlight: 0, lastWarn: 0 };
-      this.#targets.set(url, t);
-    }
-    if (t.queue.length >= this.#maxQueue) {
-      this.stats.dropped++;
-      this.#warn(url, t, { dropped: this.stats.dropped }, 'callback queue full, alert dropped');
-      return;
-    }
-    t.queue.push(body);
-    this.#pump(url, t);
+    const entry: Entry = { body, id: alertIdOf(body) ?? crypto.randomUUID(), bytes: Buffer.byteLength(body) };
+    if (!this.#makeRoom(t, entry.bytes)) return this.#drop(t);
+    t.queue.push(entry);
+    this.#entries++;
+    this.#bytes += entry.bytes;
+    this.#pump(t);
   }
 
-  #pump(url: string, t: Target): void {
-    while (t.inFlight < this.#concurrency && t.queue.length > 0 && !this.#giveUp.signal.aborted) {
-      const body = t.queue.shift() as string;
+  #target(url: string): Target {
+    let t = this.#targets.get(url);
+    if (t === undefined) {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(url);
+        if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== '') parsed = undefined;
+      } catch {
+        parsed = undefined;
+      }
+      t = { url: parsed, safe: safeUrl(url), queue: [], inFlight: 0, stats: { delivered: 0, failed: 0, dropped: 0 }, lastFailWarn: 0, lastDropWarn: 0, unloggedDrops: 0 };
+      this.#targets.set(url, t);
+    }
+    return t;
+  }
+
+  /** Room for `bytes` more, taken from the destination holding the most if `t` is below it. */
+  #makeRoom(t: Target, bytes: number): boolean {
+    const { maxQueued, maxQueuedBytes } = this.#o;
+    if (bytes > maxQueuedBytes) return false;
+    while (this.#entries + 1 > maxQueued || this.#bytes + bytes > maxQueuedBytes) {
+      const holds = (o: Target) => o.queue.length + o.inFlight;
+      let biggest: Target | undefined;
+      for (const o of this.#targets.values()) if (o.queue.length > 0 && (biggest === undefined || holds(o) > holds(biggest))) biggest = o;
+      // Fair: evict only while the biggest holds more than `t` will, so shares even out.
+      if (biggest === undefined || biggest === t || holds(biggest) <= holds(t) + 1) return false;
+      const old = biggest.queue.shift() as Entry;
+      this.#entries--;
+      this.#bytes -= old.bytes;
+      this.#drop(biggest);
+    }
+    return true;
+  }
+
+  #count(t: Target, what: keyof SinkOutcomes): void {
+    t.stats[what]++;
+    this.stats[what]++;
+  }
+
+  #drop(t: Target): void {
+    this.#count(t, 'dropped');
+    t.unloggedDrops++;
+    const now = Date.now();
+    if (now - t.lastDropWarn < this.#o.warnEveryMs) return;
+    t.lastDropWarn = now;
+    this.#o.log?.warn(
+      { url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped, queued: this.#entries, queuedBytes: this.#bytes, maxQueued: this.#o.maxQueued, maxQueuedBytes: this.#o.maxQueuedBytes },
+      'callback queue full: alerts dropped',
+    );
+    t.unloggedDrops = 0;
+  }
+
+  #warnFail(t: Target, fields: object): void {
+    const now = Date.now();
+    if (now - t.lastFailWarn < this.#o.warnEveryMs) return;
+    t.lastFailWarn = now;
+    this.#o.log?.warn({ url: t.safe, ...fields, failedTotal: t.stats.failed }, 'callback delivery failed');
+  }
+
+  #pump(t: Target): void {
+    while (t.inFlight < this.#o.concurrencyPerUrl && t.queue.length > 0 && !this.#giveUp.signal.aborted) {
+      const entry = t.queue.shift() as Entry;
       t.inFlight++;
-      void this.#deliver(url, t, body).finally(() => {
+      void this.#deliver(t, entry).finally(() => {
         t.inFlight--;
-        this.#pump(url, t);
+        this.#entries--;
+        this.#bytes -= entry.bytes;
+        this.#pump(t);
         if (this.#isIdle()) for (const resolve of this.#idle) resolve();
       });
     }
   }
 
-  async #deliver(url: string, t: Target, body: string): Promise<void> {
-    let lastError = '';
+  #headers(entry: Entry): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': entry.id, 'user-agent': 'kive' };
+    if (this.#o.secret) h['x-kive-signature'] = `sha256=${createHmac('sha256', this.#o.secret).update(entry.body).digest('hex')}`;
+    return h;
+  }
+
+  async #deliver(t: Target, entry: Entry): Promise<void> {
+    const o = this.#o;
     const giveUp = this.#giveUp.signal;
-    for (let attempt = 1; attempt <= this.#maxAttempts && !giveUp.aborted; attempt++) {
+    const start = Date.now();
+    const headers = this.#headers(entry);
+    let last: { code: string; cause: string } = { code: '', cause: '' };
+    for (let attempt = 1; !giveUp.aborted; attempt++) {
+      let wait: number | undefined;
       try {
         const res = await abortable(
-          this.#fetch(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body,
-            signal: AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), giveUp]),
+          o.post(t.url as URL, entry.body, {
+            headers,
+            ...(o.ca !== undefined ? { ca: o.ca } : {}),
+            connectTimeoutMs: o.connectTimeoutMs,
+            responseTimeoutMs: o.timeoutMs,
+            signal: giveUp,
           }),
           giveUp,
         );
-        await res.body?.cancel().catch(() => {});
-        if (res.ok) {
-          this.stats.delivered++;
+        if (res.status >= 200 && res.status < 300) {
+          this.#count(t, 'delivered');
           return;
         }
-        lastError = `HTTP ${res.status}`;
+        last = { code: `HTTP ${res.status}`, cause: 'the receiver answered with an error' };
         if (res.status !== 429 && res.status < 500) break; // the receiver refuses it: final
+        wait = retryAfterMs(res.retryAfter, Date.now());
       } catch (err) {
-        lastError = giveUp.aborted ? 'shutdown time ran out' : (err as Error).message;
+        last = giveUp.aborted ? { code: 'SHUTDOWN', cause: 'shutdown time ran out' } : describeError(err);
       }
-      if (attempt < this.#maxAttempts) await sleepUnless(this.#baseBackoffMs * 2 ** (attempt - 1), giveUp);
+      // Full jitter: retries of many alerts after one outage do not arrive in lockstep.
+      const backoff = Math.min(o.maxBackoffMs, o.baseBackoffMs * 2 ** Math.min(attempt - 1, 30)) * o.random();
+      const delay = Math.max(wait ?? 0, backoff);
+      if (Date.now() + delay - start > o.retryForMs) break;
+      await sleepUnless(delay, giveUp);
     }
-    this.stats.failed++;
-    this.#warn(url, t, { error: lastError, failed: this.stats.failed }, 'callback delivery failed');
-  }
-
-  #warn(url: string, t: Target, fields: object, msg: string): void {
-    const now = Date.now();
-    if (now - t.lastWarn < this.#warnEveryMs) return;
-    t.lastWarn = now;
-    this.#log?.warn({ url, ...fields }, msg);
+    this.#count(t, 'failed');
+    this.#warnFail(t, { error: last.code, cause: last.cause, retriedForMs: Date.now() - start });
   }
 
   #isIdle(): boolean {
-    for (const t of this.#targets.values()) if (t.inFlight > 0 || t.queue.length > 0) return false;
-    return true;
+    return this.#entries === 0;
   }
 
   /** Resolves when every queued alert has been delivered or has failed. */
@@ -183,7 +310,6 @@ export class CallbackSink {
   /**
    * Stops accepting alerts and gives queued ones up to `graceMs`; then aborts what is in
    * flight, counts what is still queued as failed, and resolves once nothing is running.
-   * Resolves within `graceMs` plus the time aborted requests take to settle (immediate).
    */
   async close(graceMs = 2_000): Promise<SinkOutcomes> {
     this.#closed = true;
@@ -194,14 +320,25 @@ export class CallbackSink {
       this.#giveUp.abort();
       let abandoned = 0;
       for (const t of this.#targets.values()) {
+        for (const e of t.queue) {
+          this.#count(t, 'failed');
+          this.#entries--;
+          this.#bytes -= e.bytes;
+        }
         abandoned += t.queue.length;
         t.queue = [];
       }
-      this.stats.failed += abandoned;
       const inFlight = [...this.#targets.values()].reduce((n, t) => n + t.inFlight, 0);
-      this.#log?.warn({ queued: abandoned, inFlight, graceMs }, 'callback: shutdown time ran out; undelivered alerts counted as failed');
+      this.#o.log?.warn({ queued: abandoned, inFlight, graceMs }, 'callback: shutdown time ran out; undelivered alerts counted as failed');
       await this.drain();
     }
+    for (const t of this.#targets.values()) {
+      if (t.unloggedDrops > 0) this.#o.log?.warn({ url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped }, 'callback queue full: alerts dropped');
+      t.unloggedDrops = 0;
+    }
+    if (this.#targets.size > 0) this.#o.log?.info?.({ destinations: this.perDestination() }, 'callbacks: outcomes per destination');
     return { ...this.stats };
   }
 }
+
+export const callbackSinkFactory: SinkFactory = (ctx) => new CallbackSink({ log: ctx.log, ...ctx.callback });

@@ -1,14 +1,13 @@
 // Events the kernel could not deliver become an alert of their own: `events-lost`, with
 // the traps they were for and how many. The kernel counts every drop in total and per
 // trapped file (bpf/lib/flood.h); LossReporter takes those counts once a second and
-// writes one alert per interval that had losses, to stdout and to the callbacks of the
-// traps concerned, so a flood that overran the ring is never silent. `kive run` and the
+// writes one alert per interval that had losses, to every sink that takes an alert of
+// the traps concerned (stdout always), so a flood that overran the ring is never silent. `kive run` and the
 // operator both use it. The alert's shape is in docs/alerts.md.
 
 import type { FileKey } from '../kernel/contract.ts';
 import type { AlertEnvironment, TrapContext } from './build.ts';
-import type { CallbackSink } from './callback.ts';
-import type { AlertLineSink } from './stdout.ts';
+import type { AlertOutput } from './core.ts';
 
 /** What a loss report reads: FileMonitor implements it. */
 export interface LossSource {
@@ -81,8 +80,7 @@ export interface LossReporterOptions {
   /** The traps watching a file now. */
   trapsFor: (key: FileKey) => readonly TrapContext[];
   env: AlertEnvironment;
-  stdout: AlertLineSink;
-  callbacks?: CallbackSink;
+  out: AlertOutput;
   log: { error(obj: object, msg: string): void };
   /** How often the kernel's counts are taken. Default 1,000 ms. */
   intervalMs?: number;
@@ -98,6 +96,8 @@ export class LossReporter {
   #timer: NodeJS.Timeout | undefined;
   /** Events reported lost so far. */
   lost = 0;
+  /** events-lost alerts written so far. */
+  reports = 0;
 
   constructor(options: LossReporterOptions) {
     this.#o = options;
@@ -117,7 +117,7 @@ export class LossReporter {
 
   /** Takes the kernel's counts; writes and returns an events-lost alert if any were lost. */
   check(): EventsLostAlert | null {
-    const { source, trapsFor, env, stdout, callbacks, log } = this.#o;
+    const { source, trapsFor, env, out, log } = this.#o;
     // The total first, then the files: the kernel counts a drop under its file before
     // the total, so every drop in the total read here is in the files taken next, unless
     // it had no file (a full drop map, or a race with our delete): that is `unattributed`.
@@ -130,11 +130,10 @@ export class LossReporter {
     if (files.length === 0 && stray === 0) return null;
     const alert = buildLostAlert(files, stray, env, (this.#o.now ?? Date.now)());
     this.lost += alert.lost;
+    this.reports++;
     const line = JSON.stringify(alert);
-    stdout.pushLine(line);
-    stdout.flush();
-    const urls = new Set(files.flatMap((f) => f.traps.map((t) => t.callback).filter((u): u is string => !!u)));
-    for (const url of urls) callbacks?.send(url, line);
+    out.emit(line, [...new Set(files.flatMap((f) => f.traps))]);
+    out.flush();
     log.error(
       { lost: alert.lost, unattributed: alert.unattributed, traps: alert.traps.map((t) => `${t['kive-policy-name']}:${t.path}=${t.lost}`) },
       'kernel events lost (ring buffer full): events-lost alert written',

@@ -1,6 +1,9 @@
-// What every alert sink reports: each alert handed to a sink ends in exactly one of
-// these counters, so `delivered + dropped + failed` equals what the sink was given once
-// it has closed. The stop line of `kive run` and the operator's logs print them as is.
+// The alerting core's sink contract (docs/contributing.md, "A new sink"). Every alert is
+// serialized once and handed to each sink that takes it; a sink only delivers.
+//
+// What every sink reports: each alert handed to a sink ends in exactly one of these
+// counters, so `delivered + dropped + failed` equals what the sink was given once it has
+// closed. The stop line of `kive run` and the operator's logs print them as is.
 //
 // - delivered: the receiver has it (stdout: its last byte, the newline, was accepted by
 //   the kernel into the pipe or file; callback: a 2xx answer).
@@ -8,9 +11,8 @@
 // - failed: accepted but not delivered: a write error (EPIPE when the reader is gone), a
 //   receiver that refused or never answered, or still pending when shutdown's time bound
 //   ran out.
-//
-// Issue 10 turns this into the `AlertSink` interface behind one alerting core; this file
-// only fixes the outcome vocabulary both sinks already share.
+
+import type { TrapContext } from './build.ts';
 
 export interface SinkOutcomes {
   delivered: number;
@@ -23,3 +25,39 @@ export interface SinkLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
+
+export interface AlertSink {
+  /** Names the sink in the stop line and in logs: `stdout`, `callback`, ... */
+  readonly name: string;
+  /** Alerts handed to this sink so far (per destination: one per POST for callbacks). */
+  readonly given: number;
+  /**
+   * Whether an alert for `trap` goes to this sink. `null`: an alert that belongs to no
+   * single trap (an `events-lost` alert whose losses no trap can claim).
+   */
+  takes(trap: TrapContext | null): boolean;
+  /**
+   * One alert, serialized (no newline), for `traps`: the traps it is about that this
+   * sink takes (possibly none, when takes(null) is true). Never throws, never blocks.
+   */
+  push(line: string, traps: readonly TrapContext[]): void;
+  /** End of a batch: a sink may write what it buffered in one go. */
+  flush(): void;
+  /** Stops intake; delivers what it holds for at most `graceMs`; the final outcomes. */
+  close(graceMs: number): Promise<SinkOutcomes>;
+}
+
+/** What a sink factory may need; each command fills in what it has. */
+export interface SinkContext {
+  log: SinkLogger;
+  /** Descriptor for the NDJSON stream (default 1). */
+  stdoutFd?: number;
+  stdoutBufferBytes?: number;
+  /** The stdout reader went away (EPIPE). */
+  onStdoutClosed?: () => void;
+  /** Options for the HTTP callback sink (callback.ts). */
+  callback?: import('./callback.ts').CallbackOptions;
+}
+
+/** Builds a sink for this process, or `undefined` when it has nothing to do here. */
+export type SinkFactory = (ctx: SinkContext) => AlertSink | undefined;

@@ -19,7 +19,8 @@
 
 import { writeSync } from 'node:fs';
 import { closeFd, dupNonBlocking, whenWritable, type WritableWait } from './fd.ts';
-import type { SinkLogger, SinkOutcomes } from './sink.ts';
+import type { TrapContext } from './build.ts';
+import type { AlertSink, SinkFactory, SinkLogger, SinkOutcomes } from './sink.ts';
 
 export interface StdoutSinkOptions {
   /** Bytes waiting for a slow reader before batches are dropped; default 8 MiB. */
@@ -47,7 +48,9 @@ export interface AlertLineSink {
   flush(): void;
 }
 
-export class StdoutSink implements AlertLineSink {
+export class StdoutSink implements AlertLineSink, AlertSink {
+  readonly name = 'stdout';
+  given = 0;
   readonly outcomes: SinkOutcomes = { delivered: 0, dropped: 0, failed: 0 };
   readonly #fd: number;
   readonly #max: number;
@@ -73,8 +76,18 @@ export class StdoutSink implements AlertLineSink {
     if (this.#fd < 0) this.#fail(new Error('stdout is not open'), 'EBADF');
   }
 
+  /** Every alert goes to stdout, whatever its trap. */
+  takes(_trap: TrapContext | null): boolean {
+    return true;
+  }
+
+  push(line: string, _traps: readonly TrapContext[]): void {
+    this.pushLine(line);
+  }
+
   /** Queues one alert, serialized by the caller (no newline); written at the next flush(). */
   pushLine(json: string): void {
+    this.given++;
     this.#pending.push(json);
   }
 
@@ -229,3 +242,10 @@ export class StdoutSink implements AlertLineSink {
     return left;
   }
 }
+
+export const stdoutSinkFactory: SinkFactory = (ctx) =>
+  new StdoutSink(ctx.stdoutFd ?? 1, {
+    log: ctx.log,
+    ...(ctx.stdoutBufferBytes !== undefined ? { maxBufferedBytes: ctx.stdoutBufferBytes } : {}),
+    ...(ctx.onStdoutClosed !== undefined ? { onClosed: ctx.onStdoutClosed } : {}),
+  });

@@ -51,6 +51,9 @@ export const RUN = {
     'node-name': { type: 'string', value: 'NAME', fallback: 'the host name', description: 'node name written into alerts' },
     'stdout-buffer-bytes': { type: 'string', value: 'N', fallback: '8 MiB', description: 'how much stdout may hold for a slow reader before alerts are dropped (and counted)' },
     'aggregate-window': { type: 'string', value: 'MS', fallback: '1000', description: 'repeats of one process\'s access to one trap folded into its next alert per window; 0 = off (docs/kernel.md "Floods")' },
+    'callback-secret-file': { type: 'string', value: 'FILE', fallback: 'unsigned', description: 'HMAC-SHA256 key (the file\'s bytes, a trailing newline dropped): callbacks carry X-Kive-Signature: sha256=<hex> (docs/alerts.md)' },
+    'callback-ca-file': { type: 'string', value: 'FILE', fallback: 'the system\'s CAs', description: 'PEM CA bundle trusted for https callbacks' },
+    'callback-retry-for': ms('how long a callback alert is retried before it counts as failed', '600000 (10 min)'),
     ...HELP,
   },
 } as const satisfies CommandSpec;

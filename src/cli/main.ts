@@ -55,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
       const backend = parseBackendChoice(values.backend ?? 'auto');
       const maxTraps = positiveInt('max-traps', values['max-traps']);
       const stdoutBufferBytes = positiveInt('stdout-buffer-bytes', values['stdout-buffer-bytes']);
+      const callbackRetryForMs = positiveInt('callback-retry-for', values['callback-retry-for']);
       const { runCommand } = await import('./run.ts');
       const window = values['aggregate-window'];
       const aggregateWindowMs = window === undefined ? undefined : Number(window);
@@ -69,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
         ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
         ...(aggregateWindowMs !== undefined ? { aggregateWindowMs } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
+        ...(values['callback-secret-file'] !== undefined ? { callbackSecretFile: values['callback-secret-file'] } : {}),
+        ...(values['callback-ca-file'] !== undefined ? { callbackCaFile: values['callback-ca-file'] } : {}),
+        ...(callbackRetryForMs !== undefined ? { callbackRetryForMs } : {}),
       });
     }
     case 'probe': {

@@ -2,12 +2,11 @@
 // opens the kernel monitor, arms the traps (creating honeytokens), and turns kernel
 // events into KiveAlerts on stdout and callbacks until SIGINT/SIGTERM.
 
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { AlertPipeline } from '../alerts/pipeline.ts';
-import { CallbackSink } from '../alerts/callback.ts';
-import { LossReporter } from '../alerts/lost.ts';
+import type { CallbackOptions } from '../alerts/callback.ts';
+import { startAlerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { StdoutSink } from '../alerts/stdout.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
@@ -15,7 +14,6 @@ import { gapWarning } from '../kernel/backends/index.ts';
 import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
-import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts';
 import { HostTrapSet } from '../standalone/host-traps.ts';
 
 export interface RunOptions {
@@ -27,6 +25,11 @@ export interface RunOptions {
   nodeName?: string;
   /** stdout's bounded buffer for a slow reader (default: 8 MiB). */
   stdoutBufferBytes?: number;
+  /** HMAC key file for X-Kive-Signature (--callback-secret-file). */
+  callbackSecretFile?: string;
+  /** PEM CA bundle for https callbacks (--callback-ca-file). */
+  callbackCaFile?: string;
+  callbackRetryForMs?: number;
   log: Logger;
 }
 
@@ -43,6 +46,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const policies: KivePolicy[] = [];
   for (const file of opts.policyFiles) policies.push(...(await loadPolicyFile(file)));
 
+  const callback = await callbackOptions(opts);
   const env = { kernelId: await readKernelId(), nodeName: opts.nodeName ?? hostname() };
 
   // 2. The kernel side: load, verify and attach the best (or the chosen) backend.
@@ -57,56 +61,35 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const hasCallbacks = policies.some((p) => p.spec.traps.some((t) => t.callback !== undefined && t.callback !== ''));
   let stdoutGone!: () => void;
   const stdoutClosed = new Promise<string>((resolve) => (stdoutGone = () => resolve('stdout closed')));
-  const stdout = new StdoutSink(1, {
+  const alerting = startAlerting({
+    env,
+    // Kive's own look at a trapped file (the inotify watch that follows it checks read
+    // permission, which the permission-hook backends report) is not an access.
+    trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
+    trapsForKey: (key) => traps.trapsFor(key),
+    processes: new ProcessCache(),
+    losses: monitor,
+    wallClockMs: (ts) => monitor.wallClockMs(ts),
     log,
-    ...(opts.stdoutBufferBytes !== undefined ? { maxBufferedBytes: opts.stdoutBufferBytes } : {}),
-    onClosed: () => {
-      if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
-      else stdoutGone();
+    sinks: {
+      ...(opts.stdoutBufferBytes !== undefined ? { stdoutBufferBytes: opts.stdoutBufferBytes } : {}),
+      callback,
+      onStdoutClosed: () => {
+        if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
+        else stdoutGone();
+      },
     },
   });
-  const callbacks = new CallbackSink({ log });
-  let pipeline: AlertPipeline | undefined;
   let code = 0;
-  let fileChanges = 0;
-  let lostAlerts = 0;
   // A move, delete, replace, link, chmod or truncate of a trapped file is an alert too.
-  const onFileChange = (change: FileChange): void => {
-    const line = JSON.stringify(fileChangeAlert(change, env, Date.now()));
-    fileChanges++;
-    stdout.pushLine(line);
-    stdout.flush();
-    if (change.trap.callback) callbacks.send(change.trap.callback, line);
-  };
-  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange });
-  let losses: LossReporter | undefined;
+  const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange: (c) => alerting.onFileChange(c) });
   try {
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
-    const live = new AlertPipeline({
-      env,
-      // Kive's own look at a trapped file (the inotify watch that follows it checks read
-      // permission, which the permission-hook backends report) is not an access.
-      trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
-      processes: new ProcessCache(),
-      stdout,
-      callbacks,
-      wallClockMs: (ts) => monitor.wallClockMs(ts),
-    });
-    pipeline = live;
     // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
-    // Counted here so that the stop line accounts for every line stdout was given.
-    const lostLines = {
-      pushLine: (l: string) => {
-        lostAlerts++;
-        stdout.pushLine(l);
-      },
-      flush: () => stdout.flush(),
-    };
-    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout: lostLines, callbacks, log });
-    monitor.start((events) => live.handle(events));
-    losses.start();
+    monitor.start((events) => alerting.pipeline.handle(events));
+    alerting.losses.start();
     log.info(
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
@@ -119,8 +102,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       log.error({}, 'stdout is closed and no trap has a callback: no one would receive alerts; stopping');
     }
     monitor.drainNow();
-    losses.stop();
-    log.info({ signal, alerts: live.alerts, fileChanges, lost: losses.lost, ...countersForLog(monitor) }, 'stopping');
+    alerting.stopIntake();
+    log.info({ signal, alerts: alerting.pipeline.alerts, fileChanges: alerting.fileChanges(), lost: alerting.losses.lost, ...countersForLog(monitor) }, 'stopping');
   } finally {
     // 5. One cleanup path for every exit: detach from the kernel, then give the sinks a
     //    bounded time to deliver what they hold. The stop line has the exact outcomes.
@@ -130,27 +113,49 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       log.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown did not finish in time; exiting');
       process.exit(1);
     }, SHUTDOWN_BOUND_MS).unref();
-    losses?.stop();
+    alerting.stopIntake();
     traps.close();
     const kernel = countersForLog(monitor);
     await monitor.close();
-    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(SINK_GRACE_MS), stdout.close(SINK_GRACE_MS)]);
+    const sinks = await alerting.close(SINK_GRACE_MS);
     log.info(
       {
-        // stdout's outcomes sum to alerts + fileChanges + lostAlerts; the callbacks' to
-        // callbacks.alerts (docs/alerts.md, "Delivery").
-        alerts: pipeline?.alerts ?? 0,
-        fileChanges,
-        lostAlerts,
-        unmatched: pipeline?.unmatched ?? 0,
-        stdout: toStdout,
-        callbacks: { alerts: callbacks.sent, ...toCallbacks },
+        alerts: alerting.pipeline.alerts,
+        fileChanges: alerting.fileChanges(),
+        lostAlerts: alerting.losses.reports,
+        unmatched: alerting.pipeline.unmatched,
+        lost: alerting.losses.lost,
+        // Each sink under its name (stdout, callbacks, ...): alerts, delivered, dropped,
+        // failed. stdout's alerts = alerts + fileChanges + lostAlerts (docs/alerts.md).
+        ...sinks,
         kernel,
       },
       'stopped',
     );
   }
   return code;
+}
+
+/** The callback knobs from the flags; a secret or CA file that is unusable stops the start. */
+async function callbackOptions(opts: RunOptions): Promise<CallbackOptions> {
+  const out: CallbackOptions = {};
+  if (opts.callbackRetryForMs !== undefined) out.retryForMs = opts.callbackRetryForMs;
+  if (opts.callbackSecretFile !== undefined) {
+    let key = await readFile(opts.callbackSecretFile).catch((err: Error) => {
+      throw new Error(`--callback-secret-file ${opts.callbackSecretFile}: ${err.message}`);
+    });
+    if (key.at(-1) === 0x0a) key = key.subarray(0, key.at(-2) === 0x0d ? -2 : -1);
+    if (key.length === 0) throw new Error(`--callback-secret-file ${opts.callbackSecretFile}: the file is empty`);
+    out.secret = key;
+  }
+  if (opts.callbackCaFile !== undefined) {
+    const ca = await readFile(opts.callbackCaFile, 'utf8').catch((err: Error) => {
+      throw new Error(`--callback-ca-file ${opts.callbackCaFile}: ${err.message}`);
+    });
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--callback-ca-file ${opts.callbackCaFile}: no PEM certificate in the file`);
+    out.ca = ca;
+  }
+  return out;
 }
 
 function countersForLog(monitor: FileMonitor): Record<string, string> {

@@ -7,11 +7,8 @@
 // controller, elector and the kernel monitor it starts, and stops all of them when its
 // signal aborts, on every path.
 
-import { AlertPipeline } from '../alerts/pipeline.ts';
-import { LossReporter } from '../alerts/lost.ts';
-import { CallbackSink } from '../alerts/callback.ts';
+import { startAlerting, type Alerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
-import { StdoutSink } from '../alerts/stdout.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { createDiscoverReconciler } from '../controllers/discover.ts';
 import { createLoaderReconciler } from '../controllers/loader.ts';
@@ -194,9 +191,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       log,
     }),
   });
-  const stdout = new StdoutSink(opts.alertsFd ?? 1, { log });
-  const callbacks = new CallbackSink({ log });
-  let losses: LossReporter | undefined;
+  let alerting: Alerting | undefined;
   try {
     controller.watch(data);
     controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
@@ -206,33 +201,36 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     // the map becomes exactly the KiveData of this kernel.
     traps.resync();
     for (const k of data.store.keys()) controller.enqueue(k);
-    const env = { kernelId: opts.kernelId, nodeName: opts.nodeName };
-    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
-    const pipeline = new AlertPipeline({
-      env,
+    const live = startAlerting({
+      env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
       trapsFor: (e) => traps.trapsFor(e),
+      trapsForKey: (key) => traps.trapsFor(key),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
-      stdout,
-      callbacks,
+      losses: monitor,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
+      log,
+      sinks: { stdoutFd: opts.alertsFd ?? 1 },
     });
-    monitor.start((events) => pipeline.handle(events));
-    losses.start();
+    alerting = live;
+    monitor.start((events) => live.pipeline.handle(events));
+    live.losses.start();
     controller.start();
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
     const gaps = gapWarning(monitor.backend, monitor.gaps);
     if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
     await new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   } finally {
-    if (losses) {
+    if (alerting) {
       monitor.drainNow();
-      losses.stop();
+      alerting.stopIntake();
     }
     await controller.stop();
     await data.stop();
     await monitor.close();
     // Bounded (docs/alerts.md, "Delivery"): a stalled stdout or a silent receiver cannot hold up the exit.
-    const [toCallbacks, toStdout] = await Promise.all([callbacks.close(3_000), stdout.close(3_000)]);
-    log.info({ stdout: toStdout, callbacks: toCallbacks }, 'loader stopped: alert outcomes');
+    if (alerting) {
+      const sinks = await alerting.close(3_000);
+      log.info({ alerts: alerting.pipeline.alerts, lost: alerting.losses.lost, ...sinks }, 'loader stopped: alert outcomes');
+    }
   }
 }

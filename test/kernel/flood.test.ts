@@ -200,7 +200,7 @@ test('a full ring becomes an events-lost alert naming the trap and the exact cou
       source: m,
       trapsFor: ({ ino }) => (ino === keyOf(file).ino ? [trap] : []),
       env: { kernelId: 'k', nodeName: 'n' },
-      stdout: { pushLine: (l: string) => void lines.push(`${l}\n`), flush() {} },
+      out: { emit: (l: string) => void lines.push(`${l}\n`), flush() {} },
       log: { error: () => {} },
     });
     for (let i = 0; i < 200; i++) readFileSync(file);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TrapContext } from '../../src/alerts/build.ts';
+import { CallbackSink } from '../../src/alerts/callback.ts';
+import { Fanout } from '../../src/alerts/core.ts';
 import { buildLostAlert, LossReporter, type LossSource } from '../../src/alerts/lost.ts';
 
 const trap = (path: string, callback?: string): TrapContext => ({
@@ -56,7 +58,6 @@ function fakeSource(): LossSource & { drops: Array<{ key: { ino: bigint; dev: nu
 
 test('the reporter writes one alert per interval with losses, to stdout and the traps\' callbacks, counting exactly', () => {
   const out: string[] = [];
-  const sink = { pushLine: (l: string) => void out.push(`${l}\n`), flush() {} };
   const sent: string[] = [];
   const errors: object[] = [];
   const src = fakeSource();
@@ -64,8 +65,10 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
     source: src,
     trapsFor: ({ ino }) => (ino === 5n ? [trap('/a', 'http://hook')] : []),
     env,
-    stdout: sink,
-    callbacks: { send: (url: string) => sent.push(url) } as never,
+    out: new Fanout([
+      { name: 'stdout', given: 0, takes: () => true, push: (l: string) => void out.push(`${l}\n`), flush() {}, close: async () => ({ delivered: 0, dropped: 0, failed: 0 }) },
+      new CallbackSink({ post: async (url) => (sent.push(url.href), { status: 200 }) }),
+    ]),
     log: { error: (o) => errors.push(o) },
     now: () => 0,
   });
@@ -74,8 +77,10 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
   src.dropped = 5n; // one drop without a file (the drop map was full)
   const first = r.check()!;
   assert.deepEqual([first.lost, first.traps[0]!.lost, first.unattributed], [5, 4, 1]);
-  assert.deepEqual(JSON.parse(out.join('').trim()), first);
-  assert.deepEqual(sent, ['http://hook']);
+  const { 'alert-id': id, ...written } = JSON.parse(out.join('').trim());
+  assert.match(id, /^[0-9a-f-]{36}$/, 'every alert has its id');
+  assert.deepEqual(written, first);
+  assert.deepEqual(sent, ['http://hook/']);
   assert.equal(errors.length, 1);
   // A drop counted under its file after the total was read: the total lags for one check.
   src.drops = [{ key: { ino: 5n, dev: 3 }, lost: 2n }];

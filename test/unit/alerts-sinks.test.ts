@@ -198,19 +198,21 @@ test('callback: each alert is POSTed as JSON; 5xx is retried, 400 is final', asy
 });
 
 test('callback: an unreachable receiver fails after bounded retries, with a warning', async () => {
-  const warnings: string[] = [];
-  const sink = new CallbackSink({ baseBackoffMs: 1, maxAttempts: 2, warnEveryMs: 0, log: { warn: (_o, m) => warnings.push(m) } });
+  const warnings: Array<[string, Record<string, unknown>]> = [];
+  const sink = new CallbackSink({ baseBackoffMs: 1, retryForMs: 50, warnEveryMs: 0, log: { warn: (o, m) => warnings.push([m, o as Record<string, unknown>]) } });
   sink.send('http://127.0.0.1:1/alerts', JSON.stringify({ n: 1 }));
   await sink.drain();
   assert.equal(sink.stats.failed, 1);
-  assert.deepEqual(warnings, ['callback delivery failed']);
+  assert.deepEqual(warnings.map(([m]) => m), ['callback delivery failed']);
+  assert.equal(warnings[0]![1].error, 'ECONNREFUSED', 'the cause, not just "fetch failed"');
 });
 
 test('callback: a full queue drops and counts instead of growing', async () => {
-  const sink = new CallbackSink({ maxQueuePerUrl: 2, concurrencyPerUrl: 1, maxAttempts: 1, fetch: () => new Promise(() => {}) });
+  const sink = new CallbackSink({ maxQueued: 3, concurrencyPerUrl: 1, post: () => new Promise(() => {}) });
   for (let i = 0; i < 5; i++) sink.send('http://127.0.0.1:9/x', JSON.stringify({ i }));
   // one in flight (never answers), two queued, two dropped
   assert.equal(sink.stats.dropped, 2);
+  assert.deepEqual(await sink.close(0), { delivered: 0, dropped: 2, failed: 3 });
 });
 
 test('callback: close() is bounded with a receiver that never answers; every alert is counted', async () => {
@@ -235,9 +237,9 @@ test('callback: close() is bounded with a receiver that never answers; every ale
 test('callback: close() is bounded even if a fetch ignores its abort signal, and retries keep their backoff', async () => {
   let calls = 0;
   const sink = new CallbackSink({
-    maxAttempts: 100,
     baseBackoffMs: 10_000,
-    fetch: () => {
+    random: () => 1,
+    post: () => {
       calls++;
       return calls === 1 ? Promise.reject(new Error('ECONNREFUSED')) : new Promise(() => {});
     },
