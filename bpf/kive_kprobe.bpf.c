@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * kprobe backend (any kernel with CONFIG_KPROBES), the design document's choice: a
+ * kprobe backend (any kernel with CONFIG_KPROBES), the original design's choice (docs/design.md): a
  * kprobe on inode_permission, which runs for every permission check on an inode,
  * including checks that end up denied. Same signature handling as the fentry backend
  * (see kive_fentry.bpf.c): the loader sets kive_arg_inode from the kernel's BTF, and

@@ -45,7 +45,7 @@ interface Entry {
   expiresAt: number;
 }
 
-/** Turns argv (as NUL-separated /proc cmdline or a list) into the design's "arguments": argv[1..] joined by spaces. */
+/** Turns argv (as NUL-separated /proc cmdline or a list) into KiveAlert v1's "arguments": argv[1..] joined by spaces. */
 export function argumentsFromArgv(argv: readonly string[]): string {
   return argv.slice(1).join(' ');
 }

@@ -1,4 +1,4 @@
-// The JSON Schema of KiveAlert v1 (the design document's alert). Tests validate every
+// The JSON Schema of KiveAlert v1 (docs/alerts.md). Tests validate every
 // alert they see against it; `docs/alerts.md` shows it. Extra fields are allowed, none of
 // these may be missing. Keep in sync with `KiveAlertV1` in src/api/v1/types.ts.
 

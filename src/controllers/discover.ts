@@ -37,7 +37,7 @@ export interface DiscoverWriter {
 export interface DiscoverDeps {
   nodeName: string;
   kernelId: string;
-  /** Namespace that holds KiveData (the design's kivebpf-system). */
+  /** Namespace that holds KiveData (kivebpf-system by default). */
   namespace: string;
   caches: DiscoverCaches;
   writer: DiscoverWriter;

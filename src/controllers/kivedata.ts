@@ -15,7 +15,7 @@ export interface KiveDataInput {
   file: FileKey;
   kernelId: string;
   nodeName: string;
-  /** Namespace the operator keeps KiveData in (the design's kivebpf-system). */
+  /** Namespace the operator keeps KiveData in (kivebpf-system by default). */
   namespace: string;
 }
 
@@ -41,7 +41,7 @@ export function buildKiveData(input: KiveDataInput): KiveData {
       },
     },
     spec: {
-      // inodeNo keeps the design's integer field; `inode` is exact even past 2^53.
+      // inodeNo keeps the original API's integer field (docs/design.md); `inode` is exact even past 2^53.
       inodeNo: Number(ino),
       devId: file.dev,
       metadata: { ...(trap.metadata ?? {}) },
@@ -64,7 +64,7 @@ export function buildKiveData(input: KiveDataInput): KiveData {
   };
 }
 
-/** The file a KiveData arms: `inode` when present (exact), else the design's `inodeNo`. */
+/** The file a KiveData arms: `inode` when present (exact), else the original API's `inodeNo`. */
 export function fileOf(data: KiveData): FileKey {
   const exact = data.spec.inode;
   return { ino: exact !== undefined && /^\d+$/.test(exact) ? BigInt(exact) : BigInt(data.spec.inodeNo), dev: data.spec.devId };

@@ -2,7 +2,7 @@
 //
 // A trap's `matchAny` is a list of blocks, OR-ed; inside a block every item present must
 // match (AND): pod name, namespace, pod IP, container name (exact, `regex:` or `glob:`)
-// and labels (all present with equal values). The design requires at least one block,
+// and labels (all present with equal values). The original API (docs/design.md) requires at least one block,
 // so a trap without `matchAny` selects nothing in a cluster (and says why in the policy
 // status) rather than every container of every pod.
 

@@ -1,6 +1,6 @@
 // The identity of the running kernel instance. An inode number means something only on
 // the kernel that handed it out, so every KiveData names the kernel it was discovered on
-// and only that kernel's loader arms it (design document, "Discover Controller", step 1).
+// and only that kernel's loader arms it (docs/design.md; docs/controllers.md).
 // The boot id is random per boot and shared by every container and node (VM or host)
 // that runs on the same kernel, which is exactly the scope we need.
 

@@ -60,7 +60,7 @@ export const noControlChars = re2Rule('[\\x00-\\x1f\\x7f]', 'path must not conta
 export const notUnderProc = re2Rule('^/proc(/|$)', 'path must not be under /proc', false);
 
 export const octalMode: Rule = {
-  // The design writes modes as octal digits (444 is r--r--r--), so 8 and 9 are errors.
+  // The original API writes modes as octal digits (444 is r--r--r--), so 8 and 9 are errors.
   // Arithmetic rather than string(self).matches(): the cost estimator cannot bound the
   // length of string(int) and refuses the rule. With 0 <= self <= 777 from the schema,
   // this says "every decimal digit is 0-7".

@@ -1,6 +1,6 @@
 // The Kive API, group kivebpf.san7o.github.io/v1, as TypeScript types. The field names
-// follow the design document exactly so existing policies apply unchanged; fields the
-// design does not have are marked "Kive extension".
+// follow the original Kive API exactly (docs/design.md) so existing policies apply unchanged; fields the
+// original API does not have are marked "Kive extension".
 
 export const GROUP = 'kivebpf.san7o.github.io';
 export const VERSION = 'v1';
@@ -96,9 +96,9 @@ export interface KivePolicy {
 }
 
 /**
- * One monitored file in one container on one kernel. The design document's fields are
+ * One monitored file in one container on one kernel. The original API's fields are
  * `inodeNo`, `devId` and `metadata`; the rest is a Kive extension so that the loader can
- * build alerts without reading anything else (the design kept them in annotations).
+ * build alerts without reading anything else (the original kept them in annotations).
  */
 export interface KiveDataSpec {
   inodeNo: number;
@@ -131,7 +131,7 @@ export interface KiveData {
   spec: KiveDataSpec;
 }
 
-/** KiveAlert v1: the JSON of the design document. Extra fields are allowed. */
+/** KiveAlert v1: the JSON of the original Kive API (docs/alerts.md). Extra fields are allowed. */
 export interface KiveAlertV1 {
   'kive-alert-version': 'v1';
   'kive-policy-name': string;
