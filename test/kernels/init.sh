@@ -74,7 +74,7 @@ mount --bind /scratch /mnt/tmp/kive-scratch || fail "bind scratch"
 release=$(uname -r)
 say "kernel $release up $(cut -d' ' -f1 /proc/uptime)s after boot; running the job"
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  HOME=/ TERM=dumb NO_COLOR=1 LANG=C.UTF-8 \
+  HOME=/ TERM=dumb NO_COLOR=1 LANG=C.UTF-8 KIVE_UNDER_EMULATION=1 \
   chroot /mnt /bin/sh /tmp/kive-scratch/run.sh
 rc=$?
 echo "$rc" > /scratch/exit-code || say "FAILED: cannot write the exit code to the scratch share"
