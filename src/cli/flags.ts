@@ -38,6 +38,12 @@ const maxTrapsFlag = {
   fallback: '65536',
   description: 'capacity of the kernel trap map (distinct files armed at once)',
 } as const satisfies FlagSpec;
+const logFormatFlag = {
+  type: 'string',
+  value: 'auto|json|text',
+  fallback: 'auto',
+  description: 'log format on stderr; auto: text when stderr is a terminal, else JSON lines',
+} as const satisfies FlagSpec;
 const ms = (description: string, fallback: string) => ({ type: 'string', value: 'MS', fallback, description }) as const satisfies FlagSpec;
 
 export const RUN = {
@@ -51,6 +57,8 @@ export const RUN = {
     'node-name': { type: 'string', value: 'NAME', fallback: 'the host name', description: 'node name written into alerts' },
     'stdout-buffer-bytes': { type: 'string', value: 'N', fallback: '8 MiB', description: 'how much stdout may hold for a slow reader before alerts are dropped (and counted)' },
     'aggregate-window': { type: 'string', value: 'MS', fallback: '1000', description: 'repeats of one process\'s access to one trap folded into its next alert per window; 0 = off (docs/kernel.md "Floods")' },
+    'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: 'off', description: 'serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:9090 (docs/metrics.md)' },
+    'log-format': logFormatFlag,
     ...HELP,
   },
 } as const satisfies CommandSpec;
@@ -95,6 +103,9 @@ export const OPERATOR = {
     'renew-deadline-ms': ms('how long a leader retries renewing before it steps down', '10000'),
     'retry-period-ms': ms('pause between leader election attempts', '2000'),
     'kernel-grace-ms': ms('how long a kernel without a loader Lease may keep its KiveData', '300000'),
+    'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: ':9090 (all interfaces)', description: 'serve /metrics, /healthz and /readyz here (docs/metrics.md)' },
+    'disable-metrics': { type: 'boolean', description: 'serve no metrics or health endpoint' },
+    'log-format': logFormatFlag,
     ...HELP,
   },
 } as const satisfies CommandSpec;
@@ -102,7 +113,7 @@ export const OPERATOR = {
 /** The commands, in the order help lists them. */
 export const COMMANDS: readonly CommandSpec[] = [RUN, PROBE, CRDS, OPERATOR];
 
-export const LOG_NOTE = 'Logs go to stderr as JSON lines; set KIVE_LOG_LEVEL (debug, info, warn, error).';
+export const LOG_NOTE = 'Logs go to stderr: text on a terminal, else JSON lines (--log-format); set KIVE_LOG_LEVEL (debug, info, warn, error).';
 
 export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
   [0, 'success (for run and operator: stopped by SIGINT/SIGTERM)'],

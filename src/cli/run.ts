@@ -17,6 +17,10 @@ import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
 import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts';
 import { HostTrapSet } from '../standalone/host-traps.ts';
+import { DEFAULT_MAX_TRAPS } from '../kernel/monitor.ts';
+import { kernelSource } from '../metrics/kernel.ts';
+import { KiveMetrics } from '../metrics/metrics.ts';
+import { Readiness, startMetricsServer, type MetricsServer } from '../metrics/server.ts';
 
 export interface RunOptions {
   policyFiles: string[];
@@ -27,6 +31,8 @@ export interface RunOptions {
   nodeName?: string;
   /** stdout's bounded buffer for a slow reader (default: 8 MiB). */
   stdoutBufferBytes?: number;
+  /** Serve /metrics, /healthz and /readyz here (docs/metrics.md); off when absent. */
+  metricsAddress?: { host: string; port: number };
   log: Logger;
 }
 
@@ -79,7 +85,20 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   };
   const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange });
   let losses: LossReporter | undefined;
+  const metrics = opts.metricsAddress ? new KiveMetrics() : undefined;
+  const readiness = new Readiness();
+  let server: MetricsServer | undefined;
+  let untrackKernel = (): void => {};
   try {
+    if (metrics && opts.metricsAddress) {
+      // Not ready until every trap is armed and the program attached and consuming.
+      readiness.set('monitoring', false);
+      metrics.trackSink('stdout', () => stdout.outcomes);
+      metrics.trackSink('callback', () => callbacks.stats);
+      untrackKernel = metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS));
+      server = await startMetricsServer(opts.metricsAddress, metrics, readiness);
+      log.info({ address: `${server.address.host}:${server.address.port}` }, 'metrics endpoint listening');
+    }
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
@@ -87,7 +106,12 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       env,
       // Kive's own look at a trapped file (the inotify watch that follows it checks read
       // permission, which the permission-hook backends report) is not an access.
-      trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
+      trapsFor: (e) => {
+        const found = e.tgid === process.pid ? [] : traps.trapsFor(e);
+        // The pipeline builds one alert per trap returned here (pipeline.ts).
+        if (metrics) for (const t of found) metrics.countAlert(t.policyName);
+        return found;
+      },
       processes: new ProcessCache(),
       stdout,
       callbacks,
@@ -98,6 +122,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
     monitor.start((events) => live.handle(events));
     losses.start();
+    readiness.set('monitoring', true);
     log.info(
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
@@ -123,6 +148,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     }, SHUTDOWN_BOUND_MS).unref();
     losses?.stop();
     traps.close();
+    readiness.set('monitoring', false);
+    await server?.close();
+    untrackKernel();
     const kernel = countersForLog(monitor);
     await monitor.close();
     const [toCallbacks, toStdout] = await Promise.all([callbacks.close(SINK_GRACE_MS), stdout.close(SINK_GRACE_MS)]);
