@@ -21,7 +21,7 @@ import type { Clock } from './clock.ts';
 import type { EventHandler, Informer } from './informer.ts';
 import { defaultLogger, type Logger } from './log.ts';
 import { objectKey, type KubeObject } from './resource.ts';
-import { errorText } from './rest.ts';
+import { errorText, isConflict } from './rest.ts';
 import { WorkQueue, type RateLimiter } from './workqueue.ts';
 
 /** A reconcile error that retrying will not fix (invalid spec, forbidden path, ...). */
@@ -154,7 +154,10 @@ export class Controller<K extends string = string> {
       if (this.#stop.signal.aborted) return; // failing because we are stopping
       const attempt = this.queue.numRequeues(key) + 1;
       this.queue.addRateLimited(key);
-      this.#log.error({ key, err: errorText(err), attempt }, 'reconcile failed; retrying with backoff');
+      // A 409 is optimistic concurrency doing its job: someone wrote first, the retry
+      // reads the newer object. Expected under load, so not an error.
+      if (isConflict(err)) this.#log.info({ key, err: errorText(err), attempt }, 'reconcile conflicted with a newer write (409); retrying');
+      else this.#log.error({ key, err: errorText(err), attempt }, 'reconcile failed; retrying with backoff');
       return;
     }
     this.queue.forget(key);

@@ -98,3 +98,19 @@ test('log format: text lines keep every field; bad values are usage errors', () 
   assert.equal(parseLogFormat('json'), 'json');
   assert.throws(() => parseLogFormat('yaml'), /--log-format must be one of auto, json, text/);
 });
+
+test('a retried 409 conflict is logged as info, other failures as errors', async () => {
+  const { ApiError } = await import('../../src/k8s/rest.ts');
+  const lines: Array<{ level: string; msg: string }> = [];
+  const log: any = { child: () => log, debug() {}, warn() {} };
+  for (const level of ['info', 'error']) log[level] = (_o: object, msg: string) => lines.push({ level, msg });
+  const errs = [new ApiError('update KiveData', 409, 'Conflict', 'the object has been modified'), new ApiError('update KiveData', 500, 'Internal', 'boom')];
+  let n = 0;
+  const c = new Controller<string>({ name: 'demo', logger: log, reconcile: async () => { if (n < 2) throw errs[n++]; } });
+  c.start();
+  c.enqueue('a');
+  while (n < 2) await new Promise((r) => setTimeout(r, 5));
+  await c.stop();
+  const retries = lines.filter((l) => /409|retrying/.test(l.msg));
+  assert.deepEqual(retries.map((l) => l.level), ['info', 'error'], JSON.stringify(lines));
+});
