@@ -15,6 +15,8 @@ import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
 import { containersUnavailable, type TestContainer } from '../helpers/containers.ts';
 import { catInside, NODE, NS, OperatorEnv, until } from '../helpers/operator-env.ts';
 import { startOperator, type OperatorProcess } from '../helpers/operator.ts';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
+import { loaderLeaseName, POD_CONTROLLER } from '../../src/operator/names.ts';
 
 const run = promisify(execFile);
 
@@ -79,6 +81,29 @@ describe('kive operator on a real API server, real containers and the real kerne
       return p.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True') ? p.status : undefined;
     });
     assert.equal(status.armedTraps, 1);
+  });
+
+  test('metrics, /healthz and /readyz of the leading operator (parsed by a real Prometheus parser)', async () => {
+    const op = operators[0]!;
+    const listening = await op.waitForLog((l) => l.msg === 'metrics endpoint listening', 10_000);
+    const base = `http://${listening.address}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200, await ready.text());
+    const samples = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+    const at = (name: string, labels: Record<string, string> = {}) => sampleValue(samples, name, labels);
+    assert.ok(at('kive_alerts_total', { policy: 'honey' })! >= 1, 'alerts by policy');
+    assert.ok(at('kive_kernel_events_total', { counter: 'emitted' })! >= 1, 'kernel events emitted');
+    assert.ok(at('kive_trap_map_entries')! >= 1);
+    assert.equal(at('kive_trap_map_capacity'), 65536);
+    assert.ok(at('kive_sink_alerts_total', { sink: 'stdout', outcome: 'delivered' })! >= 1);
+    assert.equal(at('kive_leader', { lease: `${NS}/${POD_CONTROLLER}` }), 1);
+    assert.equal(at('kive_leader', { lease: `${NS}/${loaderLeaseName(kernelId)}` }), 1);
+    for (const controller of ['discover', 'loader']) {
+      assert.ok(at('kive_reconcile_total', { controller, result: 'success' })! >= 1, `${controller} reconciled`);
+      assert.ok(at('kive_reconcile_duration_seconds_count', { controller })! >= 1);
+      assert.notEqual(at('kive_workqueue_depth', { controller }), undefined);
+    }
   });
 
   test('two containers of one image watching the same path get their own alerts', async () => {
