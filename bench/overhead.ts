@@ -76,6 +76,9 @@ export interface SettingResult {
   reason?: string;
   progNsPerRun?: number; // the kernel's own accounting (bpf_stats), per program run
   runsPerOpen?: number; // program runs per open+close pair
+  /** Per program: runs during the stats pass and ns per run (a program on every syscall,
+   * like the tracepoint backend's 32-bit route, runs more often and more cheaply). */
+  programs?: Record<string, { runs: number; nsPerRun: number }>;
 }
 
 export interface OverheadResult {
@@ -151,7 +154,7 @@ export async function measureOverhead(
     }
     await openLoop(file, Math.min(iterations, 20_000)); // warm the dentry cache and the binary
     const times = new Map<string, number[]>([['none', []], ...settings.map((s) => [s.name, []] as [string, number[]])]);
-    const perRun = new Map<string, { ns: number; runsPerOpen: number }>();
+    const perRun = new Map<string, { ns: number; runsPerOpen: number; programs: NonNullable<SettingResult['programs']> }>();
     const note = (name: string, r: number, ns: number) => opts.progress?.(`overhead: repeat ${r + 1}/${repeats}: ${name} ${Math.round(ns)} ns/pair`);
     for (let r = 0; r < repeats; r++) {
       const none = await openLoop(file, iterations);
@@ -166,10 +169,20 @@ export async function measureOverhead(
           if (r === repeats - 1) {
             const off = bpfStatsOn();
             try {
-              const p0 = totalRuns(hook.programs);
+              const each0 = hook.programs.map((p) => programStats(p.name, p.fd));
               await openLoop(file, statsPairs);
-              const p1 = totalRuns(hook.programs);
-              if (p1.n > p0.n) perRun.set(s.name, { ns: Number((p1.t - p0.t) / (p1.n - p0.n)), runsPerOpen: Number(p1.n - p0.n) / statsPairs });
+              const each1 = hook.programs.map((p) => programStats(p.name, p.fd));
+              const programs: NonNullable<SettingResult['programs']> = {};
+              let t = 0n;
+              let n = 0n;
+              each1.forEach((e, i) => {
+                const dn = e.runCount - each0[i]!.runCount;
+                const dt = e.runTimeNs - each0[i]!.runTimeNs;
+                t += dt;
+                n += dn;
+                if (dn > 0n) programs[e.name] = { runs: Number(dn), nsPerRun: Number(dt / dn) };
+              });
+              if (n > 0n) perRun.set(s.name, { ns: Number(t / n), runsPerOpen: Number(n) / statsPairs, programs });
             } finally {
               off();
             }
@@ -189,7 +202,7 @@ export async function measureOverhead(
         status: 'ok',
         ns: Math.round(ns),
         ratio: Math.round((ns / noHook) * 1000) / 1000,
-        ...(p !== undefined ? { progNsPerRun: p.ns, runsPerOpen: Math.round(p.runsPerOpen * 100) / 100 } : {}),
+        ...(p !== undefined ? { progNsPerRun: p.ns, runsPerOpen: Math.round(p.runsPerOpen * 100) / 100, programs: p.programs } : {}),
       };
     };
     const backends: OverheadResult['backends'] = {};

@@ -72,6 +72,7 @@ export class CallbackSink {
   readonly #targets = new Map<string, Target>();
   readonly #idle = new Set<() => void>();
   #closed = false;
+  #sent = 0;
   /** Aborted when the shutdown grace period ends: cancels requests and backoff sleeps. */
   readonly #giveUp = new AbortController();
   readonly stats: CallbackStats = { delivered: 0, failed: 0, dropped: 0 };
@@ -87,8 +88,14 @@ export class CallbackSink {
     this.#warnEveryMs = options.warnEveryMs ?? 10_000;
   }
 
+  /** Alerts handed to send(); once closed, equal to the sum of `stats`. */
+  get sent(): number {
+    return this.#sent;
+  }
+
   /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
   send(url: string, body: string): void {
+    this.#sent++;
     if (this.#closed) {
       this.stats.dropped++;
       return;

@@ -5,8 +5,8 @@
 //
 // Counting: every alert built goes to stdout (`alerts`), and those of traps with a
 // callback also to the callback sink (`callbackAlerts`). Each sink accounts for each
-// alert it was given (delivered, dropped or failed: sink.ts), so after the sinks have
-// closed, `alerts` and `callbackAlerts` equal the sums of their outcomes.
+// alert it was given (delivered, dropped or failed: sink.ts); the other writers of
+// alerts (file changes, events-lost) are counted by whoever owns them (src/cli/run.ts).
 
 import type { AccessEvent, AlertEnvironment, TrapContext } from './build.ts';
 import type { CallbackSink } from './callback.ts';

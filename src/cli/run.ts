@@ -75,6 +75,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let pipeline: AlertPipeline | undefined;
   let code = 0;
   let fileChanges = 0;
+  let lostAlerts = 0;
   // A move, delete, replace, link, chmod or truncate of a trapped file is an alert too.
   const onFileChange = (change: FileChange): void => {
     const line = JSON.stringify(fileChangeAlert(change, env, Date.now()));
@@ -119,7 +120,15 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     });
     pipeline = live;
     // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
-    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout, callbacks, log });
+    // Counted here so that the stop line accounts for every line stdout was given.
+    const lostLines = {
+      pushLine: (l: string) => {
+        lostAlerts++;
+        stdout.pushLine(l);
+      },
+      flush: () => stdout.flush(),
+    };
+    losses = new LossReporter({ source: monitor, trapsFor: (key) => traps.trapsFor(key), env, stdout: lostLines, callbacks, log });
     monitor.start((events) => live.handle(events));
     losses.start();
     readiness.set('monitoring', true);
@@ -156,10 +165,14 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const [toCallbacks, toStdout] = await Promise.all([callbacks.close(SINK_GRACE_MS), stdout.close(SINK_GRACE_MS)]);
     log.info(
       {
+        // stdout's outcomes sum to alerts + fileChanges + lostAlerts; the callbacks' to
+        // callbacks.alerts (docs/alerts.md, "Delivery").
         alerts: pipeline?.alerts ?? 0,
+        fileChanges,
+        lostAlerts,
         unmatched: pipeline?.unmatched ?? 0,
         stdout: toStdout,
-        callbacks: { alerts: pipeline?.callbackAlerts ?? 0, ...toCallbacks },
+        callbacks: { alerts: callbacks.sent, ...toCallbacks },
         kernel,
       },
       'stopped',

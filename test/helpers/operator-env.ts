@@ -19,8 +19,12 @@ export const NS = 'kivebpf-system';
 export const LEASE_ARGS = ['--lease-duration-ms', '3000', '--renew-deadline-ms', '2000', '--retry-period-ms', '300'];
 const API = '/apis/kivebpf.san7o.github.io/v1';
 
-/** Polls `fn` every 200 ms until it returns something other than undefined or false. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+/**
+ * Polls `fn` every 200 ms until it returns something other than undefined or false. The
+ * default deadline only bounds how long something missing is waited for: a first
+ * reconcile took 17-21 s on a machine at load 18 (2 CPUs), so 20 s was a coin toss there.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

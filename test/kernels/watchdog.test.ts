@@ -151,3 +151,25 @@ test('a real job on a loaded machine gets proportionally more time, then a timeo
   assert.match(c.verdict ?? '', /\(scale now 3.00\)/);
   assert.ok(c.ms >= 1500, `calibration 3: at least 3 x 0.5 s (took ${Math.round(c.ms)} ms)`);
 });
+
+test('an interrupted watchdog stops its job too (the job has a process group of its own)', async () => {
+  const pidFile = join(dir, 'interrupted.pid');
+  const { spawn } = await import('node:child_process');
+  const w = spawn(process.execPath, [WATCHDOG, '--log', join(dir, 'int.log'), '--budget', '30', '--idle', '30', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { stdio: 'ignore' });
+  while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 50));
+  const exited = new Promise((r) => w.once('exit', r));
+  w.kill('SIGTERM');
+  await exited;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  let state = 'gone';
+  for (let i = 0; i < 40; i++) {
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.charAt(0);
+    } catch {
+      state = 'gone';
+    }
+    if (state === 'gone' || state === 'Z') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(['gone', 'Z', 'X'].includes(state), `the job's sleep is ${state} after the watchdog was stopped`);
+});

@@ -145,8 +145,23 @@ export function parseArgs(argv: string[]): Options {
 }
 
 function run(o: Options): Promise<number> {
+  // The job gets a process group of its own (so it can be killed whole): pass on an
+  // interrupt of the matrix (Ctrl-C, a CI cancel), or QEMU would outlive it. Set up
+  // before the job starts, so no signal can come between.
+  let jobPid: number | undefined;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      try {
+        if (jobPid !== undefined) process.kill(-jobPid, sig);
+      } catch {
+        /* already gone */
+      }
+      setTimeout(() => process.exit(128 + constants.signals[sig]), jobPid === undefined ? 0 : 5000).unref();
+    });
+  }
   const log = createWriteStream(o.log);
   const child = spawn(o.command[0]!, o.command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  jobPid = child.pid;
   let output = false;
   let atLineStart = true;
   // One decoder per stream: a character split across two chunks stays whole.
