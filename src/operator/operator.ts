@@ -39,6 +39,8 @@ import { DEFAULT_MAX_TRAPS } from '../kernel/monitor.ts';
 import { kernelSource } from '../metrics/kernel.ts';
 import type { KiveMetrics } from '../metrics/metrics.ts';
 import { Readiness } from '../metrics/server.ts';
+import { EventRecorder } from '../k8s/events.ts';
+import { withPolicyEvents } from './policy-events.ts';
 
 export interface OperatorOptions {
   client: KubeClient;
@@ -146,6 +148,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
     controller.enqueue(policyKey);
   });
   opts.readiness?.set('discover informers synced', false);
+  const events = new EventRecorder({ client, component: 'kive', host: opts.nodeName, logger: log });
   const controller: Controller = new Controller({
     name: 'discover',
     logger: log,
@@ -160,7 +163,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
         pods: () => pods.store.list(),
         kiveDataOf: (k) => data.store.byIndex('policy', k),
       },
-      writer: discoverWriter(client, opts.nodeName),
+      writer: withPolicyEvents(discoverWriter(client, opts.nodeName), events),
       locate: async (id) => (await findContainerPid(id, { cri, ...(opts.procRoot ? { procRoot: opts.procRoot } : {}) })).pid,
       resolve: resolveInRoot,
       watches,
@@ -179,6 +182,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   controller.start();
   return async () => {
     await controller.stop();
+    await events.flush();
     watches.close();
     await Promise.all([pods.stop(), data.stop()]);
     cri?.close();

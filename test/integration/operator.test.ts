@@ -192,6 +192,17 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.match(ready.message, /\/secret\.txt in default\/web-2\/app/);
     assert.deepEqual(await kiveData('kivebpf.san7o.github.io/policy=escape'), []);
     assert.deepEqual(hostShadow(), beforeHost);
+    // The same problems as Kubernetes Events on the policy, readable through the API server.
+    const events = await until('Events for the escape policy', async () => {
+      const list = (await env.client.request({ method: 'GET', path: `/api/v1/namespaces/${NS}/events`, query: { fieldSelector: 'involvedObject.kind=KivePolicy,involvedObject.name=escape' } })) as { items: Array<Record<string, any>> };
+      const reasons = new Set(list.items.map((e) => e.reason));
+      return reasons.has('UnsafePath') && reasons.has('PathNotFound') ? list.items : undefined;
+    });
+    const unsafe = events.find((e) => e.reason === 'UnsafePath')!;
+    assert.equal(unsafe.type, 'Warning');
+    assert.match(unsafe.message, /\/secret\.txt in default\/web-2\/app/);
+    assert.equal(unsafe.source.component, 'kive');
+    assert.ok(events.find((e) => e.reason === 'PathNotFound')!.message.includes('/magic.txt'));
   });
 
   test('malformed policies are refused by the API server with a clear message', async () => {
