@@ -193,16 +193,24 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.deepEqual(await kiveData('kivebpf.san7o.github.io/policy=escape'), []);
     assert.deepEqual(hostShadow(), beforeHost);
     // The same problems as Kubernetes Events on the policy, readable through the API server.
-    const events = await until('Events for the escape policy', async () => {
-      const list = (await env.client.request({ method: 'GET', path: `/api/v1/namespaces/${NS}/events`, query: { fieldSelector: 'involvedObject.kind=KivePolicy,involvedObject.name=escape' } })) as { items: Array<Record<string, any>> };
-      const reasons = new Set(list.items.map((e) => e.reason));
-      return reasons.has('UnsafePath') && reasons.has('PathNotFound') ? list.items : undefined;
-    });
-    const unsafe = events.find((e) => e.reason === 'UnsafePath')!;
-    assert.equal(unsafe.type, 'Warning');
-    assert.match(unsafe.message, /\/secret\.txt in default\/web-2\/app/);
-    assert.equal(unsafe.source.component, 'kive');
-    assert.ok(events.find((e) => e.reason === 'PathNotFound')!.message.includes('/magic.txt'));
+    const eventsOf = async (name: string, reason: string) => {
+      let seen: unknown[] = [];
+      return until(`a ${reason} Event on KivePolicy ${name}`, async () => {
+        const list = (await env.client.request({ method: 'GET', path: `/api/v1/namespaces/${NS}/events`, query: { fieldSelector: `involvedObject.kind=KivePolicy,involvedObject.name=${name},reason=${reason}` } })) as { items: Array<Record<string, any>> };
+        seen = list.items;
+        return list.items.length > 0 ? list.items : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}\nevents: ${JSON.stringify(seen)}`);
+      });
+    };
+    const unsafe = await eventsOf('escape', 'UnsafePath');
+    assert.equal(unsafe[0]!.type, 'Warning');
+    assert.equal(unsafe[0]!.source.component, 'kive');
+    assert.ok(unsafe.some((e) => /\/secret\.txt in default\/web-2\/app/.test(e.message)), JSON.stringify(unsafe));
+    await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies`, policy('missing', [{ path: '/no-such-file.txt', matchAny: [{ pod: 'web-2' }] }]));
+    const missing = await eventsOf('missing', 'PathNotFound');
+    assert.match(missing[0]!.message, /\/no-such-file\.txt in default\/web-2\/app/);
+    await env.client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/missing` });
   });
 
   test('malformed policies are refused by the API server with a clear message', async () => {
