@@ -37,12 +37,25 @@ export interface ProcessDetails {
    * when it was cut short (KIVE_EVF_*_TRUNC). Absent or empty: all are whole.
    */
   truncated?: readonly TruncatedProcessField[];
+  /** The accessing process's own container or the host; absent when nobody mapped cgroups. */
+  accessor?: Accessor;
 }
 
 export type TruncatedProcessField = 'binary' | 'cwd' | 'arguments';
 
+/**
+ * Who accessed the file, as opposed to whose file it is (`pod`): from the event's cgroup
+ * id, mapped to the containers of the pods on the node (src/alerts/accessor.ts). `host:
+ * true` means in no such container: a host process (or a container no pod on this node
+ * owns). The cgroup id is a decimal string, as it is a 64-bit kernfs inode number.
+ */
+export type Accessor =
+  | { host: true; 'cgroup-id': string }
+  | { host: false; 'cgroup-id': string; pod: { name: string; namespace: string }; container: { id: string; name: string } };
+
 /** Alert as built: the v1 fields plus a few Kive extensions (allowed by the schema). */
 export type KiveAlert = KiveAlertV1 & {
+  accessor?: Accessor;
   metadata: KiveAlertV1['metadata'] & { device: number; operation: string; repeats?: number };
   process: KiveAlertV1['process'] & { comm: string; truncated?: TruncatedProcessField[] };
 };
@@ -102,5 +115,14 @@ export function buildAlert(
       // Only when something was cut, so that whole alerts keep their v1 shape exactly.
       ...(process.truncated?.length ? { truncated: [...process.truncated] } : {}),
     },
+    // An extra top-level field: the v1 `pod` stays the file's, as docs/alerts.md says.
+    ...(process.accessor ? { accessor: copyAccessor(process.accessor) } : {}),
   };
+}
+
+/** A copy with a fixed key order, the order serialize.ts writes. */
+export function copyAccessor(a: Accessor): Accessor {
+  return a.host
+    ? { host: true, 'cgroup-id': a['cgroup-id'] }
+    : { host: false, 'cgroup-id': a['cgroup-id'], pod: { name: a.pod.name, namespace: a.pod.namespace }, container: { id: a.container.id, name: a.container.name } };
 }

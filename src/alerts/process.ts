@@ -11,10 +11,10 @@
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { splitArgs, type KernelEvent } from '../kernel/event.ts';
-import type { ProcessDetails, TruncatedProcessField } from './build.ts';
+import type { Accessor, ProcessDetails, TruncatedProcessField } from './build.ts';
 
 /** The event fields process details come from; exe, cwd and args when the kernel captured them. */
-export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args' | 'truncated'>;
+export type ProcessEventFields = Pick<KernelEvent, 'tgid' | 'comm' | 'exe' | 'cwd' | 'args' | 'truncated'> & Partial<Pick<KernelEvent, 'cgroupId'>>;
 
 export interface ProcFs {
   readlink(path: string): string;
@@ -33,6 +33,11 @@ export interface ProcessCacheOptions {
   ttlMs?: number;
   maxEntries?: number;
   now?: () => number;
+  /**
+   * The accessing process's container or the host, from the event's cgroup id
+   * (AccessorIndex.of in accessor.ts). Without it alerts carry no `accessor` field.
+   */
+  accessorOf?: (cgroupId: bigint) => Accessor;
 }
 
 interface Entry {
@@ -54,6 +59,7 @@ export class ProcessCache {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
+  readonly #accessorOf: ((cgroupId: bigint) => Accessor) | undefined;
   readonly #entries = new Map<string, Entry>();
 
   constructor(options: ProcessCacheOptions = {}) {
@@ -62,15 +68,18 @@ export class ProcessCache {
     this.#ttlMs = options.ttlMs ?? 5_000;
     this.#maxEntries = options.maxEntries ?? 4_096;
     this.#now = options.now ?? Date.now;
+    this.#accessorOf = options.accessorOf;
   }
 
   lookup(event: ProcessEventFields): ProcessDetails {
-    const key = `${event.tgid}\0${event.comm}`;
+    // The cgroup is part of the key: a process moved into another cgroup is another accessor.
+    const key = `${event.tgid}\0${event.comm}\0${event.cgroupId ?? ''}`;
     const now = this.#now();
     const hit = this.#entries.get(key);
     if (hit !== undefined && hit.expiresAt > now) return hit.details;
 
-    const details = this.#fromProc(event) ?? fromKernel(event);
+    let details = this.#fromProc(event) ?? fromKernel(event);
+    if (this.#accessorOf !== undefined && event.cgroupId !== undefined) details = { ...details, accessor: this.#accessorOf(event.cgroupId) };
     if (this.#entries.size >= this.#maxEntries) {
       // Oldest insertion first: a Map iterates in insertion order.
       const oldest = this.#entries.keys().next();

@@ -8,7 +8,7 @@
 // serializeAlert(...) === JSON.stringify(buildAlert(...)) for varied inputs, byte for
 // byte, so the two cannot drift apart.
 
-import type { AccessEvent, AlertEnvironment, ProcessDetails, TrapContext } from './build.ts';
+import { copyAccessor, type AccessEvent, type AlertEnvironment, type ProcessDetails, type TrapContext } from './build.ts';
 
 const j = JSON.stringify;
 
@@ -54,7 +54,7 @@ function processFragments(p: ProcessDetails): ProcessFragments {
   if (f === undefined) {
     f = {
       head: `,"binary":${j(p.binary)},"cwd":${j(p.cwd)},"arguments":${j(p.arguments)},"comm":`,
-      tail: (p.truncated?.length ? `,"truncated":${j(p.truncated)}` : '') + '}}',
+      tail: (p.truncated?.length ? `,"truncated":${j(p.truncated)}` : '') + '}' + (p.accessor ? `,"accessor":${j(copyAccessor(p.accessor))}` : '') + '}',
     };
     processCache.set(p, f);
   }

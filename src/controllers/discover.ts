@@ -15,7 +15,7 @@ import type { ReconcileResult } from '../k8s/controller.ts';
 import type { Logger } from '../k8s/log.ts';
 import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
 import { buildKiveData } from './kivedata.ts';
-import { selectContainers, type Pod, type SelectedContainer } from './match.ts';
+import { forbiddenNamespaces, namespaceAllowed, selectContainers, type Pod, type SelectedContainer } from './match.ts';
 import { kiveDataName, trapId } from './naming.ts';
 
 /** Reads of the informer caches the reconcile needs. */
@@ -88,15 +88,28 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
       return;
     }
 
-    // 2. Every (trap, container) on this node that the policy selects.
+    // 2. Every (trap, container) on this node that the policy selects, among the pods of
+    // the namespaces it may select (match.ts namespaceAllowed). A `namespace:` item naming
+    // another one is reported first, so Ready says NamespaceNotAllowed; nothing about the
+    // other namespace's pods enters the status or the logs.
+    const policyNs = policy.metadata.namespace;
+    const pods = caches.pods().filter((p) => namespaceAllowed(policyNs, deps.namespace, p.metadata.namespace));
+    const problems: PolicyProblem[] = [];
+    for (const trap of policy.spec.traps) {
+      const forbidden = forbiddenNamespaces(trap, policyNs, deps.namespace);
+      if (forbidden.length === 0) continue;
+      problems.push({
+        reason: 'NamespaceNotAllowed',
+        message: `trap ${trap.path}: matchAny names namespace ${forbidden.map((n) => `"${n}"`).join(', ')}; a KivePolicy in namespace "${policyNs ?? ''}" selects only pods of its own namespace (only policies in "${deps.namespace}" select other namespaces)`.slice(0, 1024),
+      });
+    }
     const desired = new Map<string, KiveData>();
     const keep = new Set<string>(); // existing KiveData kept through a transient failure
-    const problems: PolicyProblem[] = [];
     const watchTargets: Array<{ root: string; path: string }> = [];
     let matched = 0;
     let pending = 0;
     for (const trap of policy.spec.traps) {
-      for (const pod of caches.pods()) {
+      for (const pod of pods) {
         for (const container of selectContainers(trap, pod)) {
           matched++;
           if (!container.running || container.containerId === undefined) {

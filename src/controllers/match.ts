@@ -83,6 +83,31 @@ export function blockMatches(block: MatchBlock, pod: Pod, containerName: string)
   return true;
 }
 
+/**
+ * The namespace boundary. A KivePolicy in the operator's own namespace (kivebpf-system by
+ * default) belongs to whoever runs Kive and may select pods anywhere; a KivePolicy in any
+ * other namespace selects only pods of its own namespace, so a tenant allowed to create
+ * policies there cannot plant files in, or receive process details from, other tenants'
+ * containers. docs/operator.md, "Namespaces and RBAC".
+ */
+export function namespaceAllowed(policyNamespace: string | undefined, operatorNamespace: string, podNamespace: string): boolean {
+  return policyNamespace === operatorNamespace || (policyNamespace !== undefined && policyNamespace === podNamespace);
+}
+
+/**
+ * The `namespace:` items of `trap` a policy in `policyNamespace` may not name, without
+ * duplicates. The API server cannot refuse them: the operator's namespace is a flag of the
+ * operator (--namespace / $POD_NAMESPACE), unknown to the CRD's CEL rules, so the
+ * discover controller reports them as Ready=False NamespaceNotAllowed instead.
+ */
+export function forbiddenNamespaces(trap: KiveTrap, policyNamespace: string | undefined, operatorNamespace: string): string[] {
+  const out = new Set<string>();
+  for (const b of trap.matchAny ?? []) {
+    if (b.namespace !== undefined && !namespaceAllowed(policyNamespace, operatorNamespace, b.namespace)) out.add(b.namespace);
+  }
+  return [...out];
+}
+
 const isRunning = (s: ContainerStatus | undefined): boolean => s?.state?.running !== undefined && Boolean(s.containerID);
 
 /**

@@ -13,7 +13,7 @@
 // (CRI-O's monitor process, which lives outside the container) never matches, and one id
 // that is a prefix of another cannot be confused with it.
 
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { KiveError } from '../errors.ts';
 
 export const PROC_ROOT = '/proc';
@@ -115,4 +115,23 @@ async function matchPid(procRoot: string, pid: string, id: string): Promise<{ pi
   }
   // No parsable start time: rank it last rather than dropping a real match.
   return { pid: Number(pid), start: start ?? BigInt(Number.MAX_SAFE_INTEGER) };
+}
+
+/**
+ * The cgroup id of `pid`'s cgroup v2 directory: its kernfs inode number, what the BPF
+ * program records as the event's cgroup id (bpf_get_current_cgroup_id), so that an event
+ * can be mapped back to a container (src/alerts/accessor.ts). `/proc/<pid>/cgroup` paths
+ * are relative to the reader's cgroup namespace, and `cgroupRoot` must be that
+ * namespace's root: true on the host and in a pod sharing the host's cgroup namespace.
+ * Undefined on cgroup v1 (no `0::` line) or when the process or directory is gone.
+ */
+export async function cgroupIdOfPid(pid: number, opts: { procRoot?: string; cgroupRoot?: string } = {}): Promise<bigint | undefined> {
+  try {
+    const lines = parseCgroupFile(await readFile(`${opts.procRoot ?? PROC_ROOT}/${pid}/cgroup`, 'utf8'));
+    const v2 = lines.find((l) => l.hierarchy === 0 && l.controllers.length === 0);
+    if (v2 === undefined || v2.path.split('/').includes('..')) return undefined; // outside our cgroup namespace
+    return (await stat(`${opts.cgroupRoot ?? '/sys/fs/cgroup'}${v2.path}`, { bigint: true })).ino;
+  } catch {
+    return undefined;
+  }
 }

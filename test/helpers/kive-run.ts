@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { scaled } from '../kernels/time-scale.ts';
 
 export const KIVE = fileURLToPath(new URL('../../bin/kive', import.meta.url));
 
@@ -25,7 +26,10 @@ export function startKiveRun(args: string[]): KiveRun {
   return {
     alerts,
     logs,
-    async waitFor(what, fn, ms = 30_000) {
+    // The deadline is for a quiet machine; KIVE_TIME_SCALE stretches it where the machine
+    // is slower (the QEMU guests: test/kernels/time-scale.ts).
+    async waitFor(what, fn, quietMs = 30_000) {
+      const ms = scaled(quietMs);
       for (const end = Date.now() + ms; ; ) {
         const v = fn();
         if (v !== undefined) return v;

@@ -11,6 +11,7 @@ import { KubeClient } from '../../src/k8s/rest.ts';
 import { readKernelId } from '../../src/runtime/kernel-id.ts';
 import { startControlPlane, type ControlPlane } from './cluster.ts';
 import { Containerd, type TestContainer } from './containers.ts';
+import { loadScaled } from './load-scale.ts';
 
 const run = promisify(execFile);
 
@@ -21,10 +22,12 @@ const API = '/apis/kivebpf.san7o.github.io/v1';
 
 /**
  * Polls `fn` every 200 ms until it returns something other than undefined or false. The
- * default deadline only bounds how long something missing is waited for: a first
- * reconcile took 17-21 s on a machine at load 18 (2 CPUs), so 20 s was a coin toss there.
+ * timeout is for a quiet machine and grows with its load (load-scale.ts); the default
+ * only bounds how long something missing is waited for: a first reconcile took 17-21 s
+ * on a machine at load 18 (2 CPUs), so 20 s was a coin toss there.
  */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, quietTimeoutMs = 60_000): Promise<T> {
+  const timeoutMs = loadScaled(quietTimeoutMs);
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -34,7 +37,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

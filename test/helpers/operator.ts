@@ -2,22 +2,27 @@
 // alerts (stdout, NDJSON) and logs (stderr, JSON lines).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { loadScaled } from './load-scale.ts';
 
 const KIVE = fileURLToPath(new URL('../../bin/kive', import.meta.url));
 
 export interface OperatorProcess {
   readonly identity: string;
+  /** The operator's own pid (bin/kive execs node). */
+  readonly pid: number;
   readonly alerts: Array<Record<string, any>>;
   readonly logs: Array<Record<string, any>>;
-  /** Resolves with the first alert (already seen or future) that `pred` accepts. */
+  /** Resolves with the first alert (already seen or future) that `pred` accepts. Timeouts are for a quiet machine and grow with its load. */
   waitForAlert(pred: (a: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
   waitForLog(pred: (l: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-function waiter<T>(list: T[], subscribers: Set<() => void>, pred: (x: T) => boolean, timeoutMs: number, what: string, tail: () => string): Promise<T> {
+function waiter<T>(list: T[], subscribers: Set<() => void>, pred: (x: T) => boolean, quietTimeoutMs: number, what: string, tail: () => string): Promise<T> {
+  const timeoutMs = loadScaled(quietTimeoutMs);
   return new Promise((resolve, reject) => {
     const check = () => {
       const hit = list.find(pred);
@@ -70,6 +75,7 @@ export function startOperator(identity: string, args: string[]): OperatorProcess
   const tail = () => raw.slice(-25).join('\n');
   return {
     identity,
+    pid: child.pid ?? 0,
     alerts,
     logs,
     waitForAlert: (pred, timeoutMs = 15_000) => waiter(alerts, subscribers, pred, timeoutMs, `an alert from ${identity}`, tail),
@@ -79,4 +85,25 @@ export function startOperator(identity: string, args: string[]): OperatorProcess
       await exited;
     },
   };
+}
+
+/**
+ * The ids of the eBPF programs process `pid` holds a file descriptor to (libbpf keeps one
+ * per loaded program), from /proc/<pid>/fdinfo: this process's programs and no other's,
+ * even when other tests on the machine load Kive's programs too.
+ */
+export function bpfProgramIdsOf(pid: number): Set<number> {
+  const ids = new Set<number>();
+  const dir = `/proc/${pid}/fdinfo`;
+  for (const fd of readdirSync(dir)) {
+    let info: string;
+    try {
+      info = readFileSync(`${dir}/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^prog_id:\s*(\d+)$/m.exec(info);
+    if (m) ids.add(Number(m[1]));
+  }
+  return ids;
 }

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { applyStatus } from '../../src/k8s/apply.ts';
 import { KIVE_POLICIES } from '../../src/api/v1/resources.ts';
 import { containersUnavailable, type TestContainer } from '../helpers/containers.ts';
+import { loadScaled } from '../helpers/load-scale.ts';
 import { catInside, NODE, NS, OperatorEnv, until } from '../helpers/operator-env.ts';
 import { startOperator, type OperatorProcess } from '../helpers/operator.ts';
 
@@ -38,7 +39,8 @@ describe('kive operator: grace periods, rollouts and nodes that leave', { skip: 
     const c = await env.containerd.runCri();
     containers.push(c);
     await env.createPod('grace-1', c);
-    await env.createPolicy('grace', [{ path: '/secret.txt', create: true, mode: 440, matchAny: [{ pod: 'grace-1' }] }]);
+    // (/secret.txt in the test image is a symlink to /etc/shadow, for the escape test.)
+    await env.createPolicy('grace', [{ path: '/grace-secret.txt', create: true, mode: 440, matchAny: [{ pod: 'grace-1' }] }]);
     const armed = await until('KiveData for grace-1', async () => (await env.kiveData('kivebpf.san7o.github.io/policy=grace'))[0]);
 
     // kubectl delete pod: the API server sets deletionTimestamp and keeps the pod for its
@@ -48,13 +50,13 @@ describe('kive operator: grace periods, rollouts and nodes that leave', { skip: 
     assert.ok(deleting.metadata.deletionTimestamp, 'the pod is in its grace period');
     // Long enough for the pod event to reach both the discover and the pod-cleanup
     // reconcilers, which deleted the KiveData at once before.
-    await new Promise((r) => setTimeout(r, 3_000));
+    await new Promise((r) => setTimeout(r, loadScaled(3_000)));
     const still = await env.kiveData('kivebpf.san7o.github.io/policy=grace');
     assert.deepEqual(still.map((d) => d.metadata.name), [armed.metadata.name], 'KiveData kept while the container runs');
 
     const before = op.alerts.length;
     const alert = await until('an alert for cat inside the pod being deleted', async () => {
-      await catInside(c, '/secret.txt');
+      await catInside(c, '/grace-secret.txt');
       return op.alerts.slice(before).find((a) => a['kive-policy-name'] === 'grace' && a.pod?.name === 'grace-1');
     });
     assert.equal(alert.pod.container.id, `containerd://${c.id}`);

@@ -14,7 +14,7 @@ import type { KivePolicy } from '../../src/api/v1/types.ts';
 import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
 import { containersUnavailable, type TestContainer } from '../helpers/containers.ts';
 import { catInside, NODE, NS, OperatorEnv, until } from '../helpers/operator-env.ts';
-import { startOperator, type OperatorProcess } from '../helpers/operator.ts';
+import { bpfProgramIdsOf, startOperator, type OperatorProcess } from '../helpers/operator.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
 import { loaderLeaseName, POD_CONTROLLER } from '../../src/operator/names.ts';
 
@@ -291,10 +291,15 @@ describe('kive operator on a real API server, real containers and the real kerne
     const lease = (await env.client.request({ method: 'GET', path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/kive-loader-${kernelId}` })) as { spec: { holderIdentity: string } };
     assert.equal(lease.spec.holderIdentity, 'op-2');
     assert.equal(second.logs.filter((l) => l.msg === 'loader leading: program attached').length, 0);
+    // The programs each operator holds, not every Kive program on the machine: another
+    // test run may load its own meanwhile.
     const { stdout } = await run('bpftool', ['prog', 'show', '--json']);
-    const ours = (JSON.parse(stdout) as Array<{ name?: string }>).filter((p) => p.name?.startsWith('kive_'));
-    const names = ours.map((p) => p.name);
-    assert.equal(new Set(names).size, names.length, `one copy of each kive program: ${names.join(', ')}`);
+    const names = new Map((JSON.parse(stdout) as Array<{ id: number; name?: string }>).map((p) => [p.id, p.name ?? '']));
+    const held = (op: OperatorProcess) => [...bpfProgramIdsOf(op.pid)].map((id) => names.get(id) ?? '').filter((n) => n.startsWith('kive_'));
+    assert.deepEqual(held(second), [], 'the second operator loaded nothing');
+    const leader = held(operators.find((o) => o.identity === 'op-2')!);
+    assert.ok(leader.length > 0, 'the leader holds its programs');
+    assert.equal(new Set(leader).size, leader.length, `one copy of each kive program: ${leader.join(', ')}`);
   });
 
   test('a deleted pod has its KiveData removed', async () => {

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { scaled } from '../kernels/time-scale.ts';
 
 const run = promisify(execFile);
 const KIVE = fileURLToPath(new URL('../../bin/kive', import.meta.url));
@@ -71,7 +72,7 @@ test('kive run: a trap directory swapped for a symlink before start is refused, 
   await asNobody(trapDir, join(home, 'swap'));
   assert.equal(statSync(trapDir, { throwIfNoEntry: false })?.isDirectory(), true, 'stat follows the link to the decoy');
   // A timeout: a start that is not refused runs until stopped.
-  const r = await run(KIVE, ['run', '--policy', policy], { timeout: 60_000 }).then(
+  const r = await run(KIVE, ['run', '--policy', policy], { timeout: scaled(60_000) }).then(
     () => ({ code: 0, stderr: '' }),
     (e: { code: number; stderr: string }) => e,
   );
@@ -87,7 +88,7 @@ test('kive run: after a mid-run swap and delete, the honeytoken is not created t
   createInterface({ input: child.stderr }).on('line', (l) => logs.push(l));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const waitFor = async <T>(what: string, fn: () => T | undefined, ms = 30_000): Promise<T> => {
-    const end = Date.now() + ms;
+    const end = Date.now() + scaled(ms);
     for (;;) {
       const v = fn();
       if (v !== undefined) return v;

@@ -10,8 +10,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-export const BACKENDS = ["fentry", "kprobe", "tracepoint"] as const;
-export type Backend = (typeof BACKENDS)[number];
+import { BACKEND_PREFERENCE, type BackendName } from "../../src/kernel/backends/index.ts";
+
+// The matrix's columns are the backend registry's (src/kernel/backends/), in its order.
+export const BACKENDS = BACKEND_PREFERENCE;
+export type Backend = BackendName;
 
 export interface Row {
   label: string;
@@ -133,8 +136,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 export function judgeRow(row: Row, dir: string): RowOutcome {
-  const cells = { fentry: "-", kprobe: "-", tracepoint: "-" } as Record<Backend, string>;
-  const overhead = { fentry: "-", kprobe: "-", tracepoint: "-" } as Record<Backend, string>;
+  const cells = Object.fromEntries(BACKENDS.map((b) => [b, "-"])) as Record<Backend, string>;
+  const overhead = Object.fromEntries(BACKENDS.map((b) => [b, "-"])) as Record<Backend, string>;
   const out: RowOutcome = {
     row,
     ran: existsSync(dir),

@@ -62,6 +62,8 @@ test('the hot-path serializer writes exactly JSON.stringify(buildAlert(...)), by
     { binary: '/bin/x y', cwd: '/tmp/\u0001', arguments: '--a="1"' },
     { ...proc, truncated: ['binary', 'cwd', 'arguments'] as const },
     { ...proc, truncated: [] },
+    { ...proc, accessor: { host: true, 'cgroup-id': '1' } as const },
+    { ...proc, truncated: ['cwd'] as const, accessor: { host: false, 'cgroup-id': '18446744073709551615', pod: { name: 'p"x', namespace: 'ns' }, container: { id: 'containerd://a', name: '' } } as const },
   ];
   const envs = [env, { kernelId: 'k', nodeName: '' }];
   for (const t of traps) for (const e of events) for (const p of procs) for (const v of envs) for (const ms of [0, 1_795_240_425_547, 1_795_240_425_547]) {
@@ -83,4 +85,20 @@ test('repeats folded by the kernel appear as metadata.repeats, and only when the
   assert.equal(flood.metadata.repeats, 41);
   assert.ok(!('repeats' in buildAlert(trap, { ...event, repeats: 0 }, proc, env, 0).metadata));
   assert.ok(!('repeats' in buildAlert(trap, event, proc, env, 0).metadata));
+});
+
+test('the accessor is an extra top-level field; the v1 pod stays the file\'s', async () => {
+  const { AccessorIndex } = await import('../../src/alerts/accessor.ts');
+  const index = new AccessorIndex();
+  index.set(42n, { podName: 'reader', podNamespace: 'team-a', containerId: 'containerd://r', containerName: 'sh' });
+  const inContainer = buildAlert(trap, event, { ...proc, accessor: index.of(42n) }, env, 0);
+  assertKiveAlertV1(inContainer);
+  assert.deepEqual(inContainer.accessor, { host: false, 'cgroup-id': '42', pod: { name: 'reader', namespace: 'team-a' }, container: { id: 'containerd://r', name: 'sh' } });
+  assert.deepEqual(inContainer.pod, buildAlert(trap, event, proc, env, 0).pod, 'pod unchanged');
+  const host = buildAlert(trap, event, { ...proc, accessor: index.of(1n) }, env, 0);
+  assert.deepEqual(host.accessor, { host: true, 'cgroup-id': '1' });
+  assert.equal(index.of(1n), index.of(1n), 'one object per host cgroup, so the serializer caches it');
+  index.delete(42n);
+  assert.equal(index.of(42n).host, true, 'a container gone from the node is no longer named');
+  assert.equal('accessor' in buildAlert(trap, event, proc, env, 0), false, 'no mapping, no field');
 });

@@ -78,3 +78,16 @@ test('kernel details the kernel cut short are marked truncated; /proc details ar
   const noCwd = fakeProc({ '/proc/45/comm': 'cat\n', '/proc/45/cmdline': 'cat\0x\0' }, { '/proc/45/exe': '/usr/bin/cat' });
   assert.deepEqual(new ProcessCache({ fs: noCwd }).lookup({ ...ev, tgid: 45, truncated: ['exe', 'cwd', 'args'] }).truncated, ['cwd']);
 });
+
+test('with a cgroup mapping, details name the accessor; another cgroup is another entry', async () => {
+  const { AccessorIndex } = await import('../../src/alerts/accessor.ts');
+  const index = new AccessorIndex();
+  index.set(77n, { podName: 'web-1', podNamespace: 'default', containerId: 'containerd://c', containerName: 'app' });
+  const fs = fakeProc({ '/proc/42/comm': 'cat\n', '/proc/42/cmdline': 'cat\0x\0' }, { '/proc/42/exe': '/usr/bin/cat', '/proc/42/cwd': '/' });
+  const cache = new ProcessCache({ fs, accessorOf: (id) => index.of(id) });
+  assert.deepEqual(cache.lookup({ tgid: 42, comm: 'cat', cgroupId: 77n }).accessor, {
+    host: false, 'cgroup-id': '77', pod: { name: 'web-1', namespace: 'default' }, container: { id: 'containerd://c', name: 'app' },
+  });
+  assert.deepEqual(cache.lookup({ tgid: 42, comm: 'cat', cgroupId: 1n }).accessor, { host: true, 'cgroup-id': '1' });
+  assert.equal('accessor' in new ProcessCache({ fs }).lookup({ tgid: 42, comm: 'cat', cgroupId: 77n }), false, 'no mapping: no accessor');
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KivePolicy } from '../../src/api/v1/types.ts';
 import { buildKiveData, fileOf, trapContextOf } from '../../src/controllers/kivedata.ts';
-import { blockMatches, containerNameMatcher, podIsFinished, selectContainers, type Pod } from '../../src/controllers/match.ts';
+import { blockMatches, containerNameMatcher, forbiddenNamespaces, namespaceAllowed, podIsFinished, selectContainers, type Pod } from '../../src/controllers/match.ts';
 import { kiveDataName, labelValue, trapId } from '../../src/controllers/naming.ts';
 
 const pod: Pod = {
@@ -123,4 +123,15 @@ test('KiveData round trip: exact inode past 2^53, and the trap context alerts ne
     nodeName: 'n1',
   });
   assert.equal(data.metadata.labels?.['kivebpf.san7o.github.io/kernel-id'], 'k-1');
+});
+
+test('namespace boundary: the operator\'s namespace selects anywhere, any other only itself', () => {
+  assert.equal(namespaceAllowed('kivebpf-system', 'kivebpf-system', 'default'), true);
+  assert.equal(namespaceAllowed('team-a', 'kivebpf-system', 'team-a'), true);
+  assert.equal(namespaceAllowed('team-a', 'kivebpf-system', 'default'), false);
+  assert.equal(namespaceAllowed('team-a', 'kivebpf-system', 'kivebpf-system'), false);
+  assert.equal(namespaceAllowed(undefined, 'kivebpf-system', 'default'), false, 'a policy without a namespace selects nothing');
+  const trap = { path: '/x', matchAny: [{ namespace: 'default' }, { namespace: 'team-a' }, { namespace: 'default', pod: 'p' }, { pod: 'q' }] };
+  assert.deepEqual(forbiddenNamespaces(trap, 'team-a', 'kivebpf-system'), ['default']);
+  assert.deepEqual(forbiddenNamespaces(trap, 'kivebpf-system', 'kivebpf-system'), []);
 });

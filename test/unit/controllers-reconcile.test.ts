@@ -17,15 +17,16 @@ const policy: KivePolicy = {
   metadata: { name: 'p', namespace: 'ns', generation: 3 },
   spec: { alertVersion: 'v1', traps: [{ path: '/secret.txt', create: true, mode: 444, matchAny: [{ containerName: 'regex: .*' }] }] },
 };
-const pod = (name: string, containers: Array<[string, string | undefined]>): Pod => ({
-  metadata: { name, namespace: 'default', uid: `uid-${name}` },
+// The pods live in the policy's own namespace unless a test says otherwise.
+const pod = (name: string, containers: Array<[string, string | undefined]>, namespace = 'ns'): Pod => ({
+  metadata: { name, namespace, uid: `uid-${name}` },
   spec: { containers: containers.map(([n]) => ({ name: n })) },
   status: {
     containerStatuses: containers.map(([n, id]) => ({ name: n, ...(id ? { containerID: id, state: { running: {} } } : { state: { waiting: {} } }) })),
   },
 });
 
-function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (root: string) => Error | undefined) {
+function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (root: string) => Error | undefined, pol: KivePolicy = policy) {
   const applied: KiveData[] = [];
   const deleted: string[] = [];
   const reports: NodeReport[] = [];
@@ -34,7 +35,7 @@ function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (r
     nodeName: 'n1',
     kernelId: 'k1',
     namespace: 'kivebpf-system',
-    caches: { policy: (k) => (k === 'ns/p' ? policy : undefined), pods: () => pods, kiveDataOf: () => existing },
+    caches: { policy: (k) => (k === `${pol.metadata.namespace}/${pol.metadata.name}` ? pol : undefined), pods: () => pods, kiveDataOf: () => existing },
     writer: {
       apply: async (d) => void applied.push(d),
       delete: async (_ns, n) => void deleted.push(n),
@@ -93,6 +94,35 @@ test('discover: an unsafe path is reported, not armed; stale KiveData are delete
   assert.deepEqual(h.deleted, ['kive-data-gone']);
   assert.equal(h.reports[0]?.problems?.[0]?.reason, 'UnsafePath');
   assert.equal(h.watched[0]?.[1].length, 2, 'an unresolvable file\'s directory is watched too: its fix shows at once');
+});
+
+test('discover: a policy outside the operator\'s namespace selects only its own namespace\'s pods and says NamespaceNotAllowed', async () => {
+  const tenant: KivePolicy = {
+    ...policy,
+    metadata: { name: 'p', namespace: 'team-a', generation: 1 },
+    spec: { traps: [{ path: '/planted.txt', create: true, matchAny: [{ namespace: 'default' }, { namespace: 'team-a' }, { containerName: 'web' }] }] },
+  };
+  const pods = [pod('mine', [['web', 'containerd://101']], 'team-a'), pod('theirs', [['web', 'containerd://202']], 'default'), pod('sys', [['web', 'containerd://303']], 'kube-system')];
+  const created: string[] = [];
+  const h = discoverHarness(pods, [], (root) => {
+    created.push(root);
+    return undefined;
+  }, tenant);
+  await h.reconcile('team-a/p');
+  assert.deepEqual(created, ['/proc/101/root'], 'nothing is resolved, so nothing created, in another namespace\'s containers');
+  assert.deepEqual(h.applied.map((d) => d.spec.podName), ['mine']);
+  const report = h.reports[0]!;
+  assert.deepEqual([report.matchedContainers, report.armedTraps, report.pendingContainers], [1, 1, 0]);
+  assert.deepEqual(report.problems?.map((p) => p.reason), ['NamespaceNotAllowed']);
+  assert.match(report.problems![0]!.message, /namespace "default"; a KivePolicy in namespace "team-a" selects only pods of its own namespace \(only policies in "kivebpf-system"/);
+  assert.doesNotMatch(JSON.stringify(report), /theirs|kube-system|202|303/, 'the status names no pod or container of another namespace');
+
+  // The same blocks in the operator's namespace reach every namespace, without a problem.
+  const cluster: KivePolicy = { ...tenant, metadata: { ...tenant.metadata, namespace: 'kivebpf-system' } };
+  const all = discoverHarness(pods, [], undefined, cluster);
+  await all.reconcile('kivebpf-system/p');
+  assert.deepEqual(all.applied.map((d) => d.spec.podName).sort(), ['mine', 'sys', 'theirs']);
+  assert.deepEqual(all.reports[0]?.problems, []);
 });
 
 test('discover: a deleted policy deletes its KiveData on this node', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isKiveError } from '../../src/errors.ts';
-import { cgroupPathNamesContainer, findPidByCgroup, parseCgroupFile, parseStatStartTime } from '../../src/runtime/cgroup.ts';
+import { cgroupIdOfPid, cgroupPathNamesContainer, findPidByCgroup, parseCgroupFile, parseStatStartTime } from '../../src/runtime/cgroup.ts';
 import { parseContainerId } from '../../src/runtime/container-id.ts';
 
 const ID = 'da9e46ae1873ec463c9dafd08d2be762867e92b740b5c5b4534c6ad0c270d1e5';
@@ -88,5 +88,27 @@ test('parseContainerId strips the Pod status scheme and refuses path-like ids', 
   assert.deepEqual(parseContainerId('kive-test.1_a'), { runtime: undefined, id: 'kive-test.1_a' });
   for (const bad of ['', 'containerd://', 'containerd://../etc', 'a/b', 'a b', '-a', 'a..b', `x://${'a'.repeat(300)}`]) {
     assert.throws(() => parseContainerId(bad), (e) => isKiveError(e, 'KIVE_RUNTIME'), JSON.stringify(bad));
+  }
+});
+
+test('cgroupIdOfPid is the inode of the process\'s cgroup v2 directory; v1 and escaped paths give undefined', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kive-cgid-'));
+  try {
+    const cg = join(dir, 'cg');
+    mkdirSync(join(cg, 'kubepods', 'pod1', 'abc'), { recursive: true });
+    const proc = (pid: number, text: string) => {
+      mkdirSync(join(dir, 'proc', String(pid)), { recursive: true });
+      writeFileSync(join(dir, 'proc', String(pid), 'cgroup'), text);
+    };
+    proc(1, '12:memory:/x\n0::/kubepods/pod1/abc\n');
+    proc(2, '12:memory:/kubepods/pod1/abc\n');
+    proc(3, '0::/../../kubepods/pod1/abc\n');
+    const opts = { procRoot: join(dir, 'proc'), cgroupRoot: cg };
+    assert.equal(await cgroupIdOfPid(1, opts), statSync(join(cg, 'kubepods', 'pod1', 'abc'), { bigint: true }).ino);
+    assert.equal(await cgroupIdOfPid(2, opts), undefined, 'cgroup v1 only');
+    assert.equal(await cgroupIdOfPid(3, opts), undefined, 'outside the reader\'s cgroup namespace');
+    assert.equal(await cgroupIdOfPid(4, opts), undefined, 'gone');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
