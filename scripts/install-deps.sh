@@ -13,6 +13,7 @@ APT_PACKAGES=(
   btrfs-progs                              # a real btrfs in the kernel tests (test/kernel/btrfs.test.ts)
   containerd runc                          # real containers for integration tests
   ca-certificates curl openssl             # test control plane certificates, health checks
+  python3-prometheus-client                # a real Prometheus text-format parser for /metrics tests
 )
 
 missing=()

@@ -127,7 +127,7 @@ export class CallbackSink implements AlertSink {
   #closed = false;
   /** Aborted when the shutdown grace period ends: cancels requests and backoff sleeps. */
   readonly #giveUp = new AbortController();
-  readonly stats: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0 };
+  readonly outcomes: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0 };
 
   constructor(options: CallbackOptions = {}) {
     this.#o = { ...CALLBACK_DEFAULTS, post: postOnce, warnEveryMs: 10_000, random: Math.random, ...options };
@@ -209,7 +209,7 @@ export class CallbackSink implements AlertSink {
 
   #count(t: Target, what: keyof SinkOutcomes): void {
     t.stats[what]++;
-    this.stats[what]++;
+    this.outcomes[what]++;
   }
 
   #drop(t: Target): void {
@@ -337,7 +337,7 @@ export class CallbackSink implements AlertSink {
       t.unloggedDrops = 0;
     }
     if (this.#targets.size > 0) this.#o.log?.info?.({ destinations: this.perDestination() }, 'callbacks: outcomes per destination');
-    return { ...this.stats };
+    return { ...this.outcomes };
   }
 }
 

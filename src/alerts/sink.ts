@@ -31,6 +31,8 @@ export interface AlertSink {
   readonly name: string;
   /** Alerts handed to this sink so far (per destination: one per POST for callbacks). */
   readonly given: number;
+  /** The outcomes so far, live (read by /metrics at scrape time). */
+  readonly outcomes: SinkOutcomes;
   /**
    * Whether an alert for `trap` goes to this sink. `null`: an alert that belongs to no
    * single trap (an `events-lost` alert whose losses no trap can claim).

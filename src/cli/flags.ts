@@ -38,6 +38,12 @@ const maxTrapsFlag = {
   fallback: '65536',
   description: 'capacity of the kernel trap map (distinct files armed at once)',
 } as const satisfies FlagSpec;
+const logFormatFlag = {
+  type: 'string',
+  value: 'auto|json|text',
+  fallback: 'auto',
+  description: 'log format on stderr; auto: text when stderr is a terminal, else JSON lines',
+} as const satisfies FlagSpec;
 const ms = (description: string, fallback: string) => ({ type: 'string', value: 'MS', fallback, description }) as const satisfies FlagSpec;
 
 export const RUN = {
@@ -54,6 +60,8 @@ export const RUN = {
     'callback-secret-file': { type: 'string', value: 'FILE', fallback: 'unsigned', description: 'HMAC-SHA256 key (the file\'s bytes, a trailing newline dropped): callbacks carry X-Kive-Signature: sha256=<hex> (docs/alerts.md)' },
     'callback-ca-file': { type: 'string', value: 'FILE', fallback: 'the system\'s CAs', description: 'PEM CA bundle trusted for https callbacks' },
     'callback-retry-for': ms('how long a callback alert is retried before it counts as failed', '600000 (10 min)'),
+    'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: 'off', description: 'serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:9090 (docs/metrics.md)' },
+    'log-format': logFormatFlag,
     ...HELP,
   },
 } as const satisfies CommandSpec;
@@ -98,6 +106,9 @@ export const OPERATOR = {
     'renew-deadline-ms': ms('how long a leader retries renewing before it steps down', '10000'),
     'retry-period-ms': ms('pause between leader election attempts', '2000'),
     'kernel-grace-ms': ms('how long a kernel without a loader Lease may keep its KiveData', '300000'),
+    'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: ':9090 (all interfaces)', description: 'serve /metrics, /healthz and /readyz here (docs/metrics.md)' },
+    'disable-metrics': { type: 'boolean', description: 'serve no metrics or health endpoint' },
+    'log-format': logFormatFlag,
     ...HELP,
   },
 } as const satisfies CommandSpec;
@@ -105,7 +116,7 @@ export const OPERATOR = {
 /** The commands, in the order help lists them. */
 export const COMMANDS: readonly CommandSpec[] = [RUN, PROBE, CRDS, OPERATOR];
 
-export const LOG_NOTE = 'Logs go to stderr as JSON lines; set KIVE_LOG_LEVEL (debug, info, warn, error).';
+export const LOG_NOTE = 'Logs go to stderr: text on a terminal, else JSON lines (--log-format); set KIVE_LOG_LEVEL (debug, info, warn, error).';
 
 export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
   [0, 'success (for run and operator: stopped by SIGINT/SIGTERM)'],

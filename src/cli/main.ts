@@ -4,7 +4,7 @@
 
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
 import { parseBackendChoice } from '../kernel/backends/index.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, parseLogFormat } from '../log.ts';
 import { COMMANDS, commandHelp, CRDS, mainHelp, parseCommand, PROBE, RUN, type CommandSpec } from './flags.ts';
 import { kiveVersion } from './version.ts';
 
@@ -62,10 +62,13 @@ async function main(argv: string[]): Promise<number> {
       if (aggregateWindowMs !== undefined && !(Number.isSafeInteger(aggregateWindowMs) && aggregateWindowMs >= 0 && aggregateWindowMs <= 3_600_000)) {
         throw usage(`--aggregate-window must be milliseconds between 0 (off) and 3600000, got "${window}"`);
       }
+      const { parseListenAddress } = await import('../metrics/server.ts');
+      const metricsAddress = values['metrics-address'] === undefined ? undefined : parseListenAddress('metrics-address', values['metrics-address']);
       return runCommand({
         policyFiles: values.policy,
         backend,
-        log: createLogger(),
+        log: createLogger(undefined, parseLogFormat(values['log-format'])),
+        ...(metricsAddress !== undefined ? { metricsAddress } : {}),
         ...(maxTraps !== undefined ? { maxTraps } : {}),
         ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
         ...(aggregateWindowMs !== undefined ? { aggregateWindowMs } : {}),

@@ -7,7 +7,9 @@ import { hostname } from 'node:os';
 import { KiveError } from '../errors.ts';
 import { KubeClient } from '../k8s/rest.ts';
 import { parseBackendChoice } from '../kernel/backends/index.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, parseLogFormat } from '../log.ts';
+import { KiveMetrics } from '../metrics/metrics.ts';
+import { parseListenAddress, Readiness, startMetricsServer, type MetricsServer } from '../metrics/server.ts';
 import { runOperator } from '../operator/operator.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { OPERATOR, parseCommand } from './flags.ts';
@@ -18,6 +20,9 @@ import { checkNamespace, loadKubeConfig } from './kube.ts';
  * (30 s) leaves room above it. The alert sinks get 3 s of it (docs/alerts.md, "Delivery").
  */
 export const SHUTDOWN_BOUND_MS = 20_000;
+
+/** docs/metrics.md; deploy/operator.yaml names the same port. */
+export const DEFAULT_METRICS_ADDRESS = ':9090';
 
 function positiveInt(name: string, v: string | undefined, unit = ''): number | undefined {
   if (v === undefined) return undefined;
@@ -38,11 +43,21 @@ export async function operatorCommand(args: string[]): Promise<number> {
   }
   const maxTraps = positiveInt('max-traps', values['max-traps']);
   const kernelGraceMs = ms('kernel-grace-ms', values['kernel-grace-ms']);
+  const logFormat = parseLogFormat(values['log-format']);
+  if (values['disable-metrics'] && values['metrics-address'] !== undefined) throw new KiveError('KIVE_USAGE', '--metrics-address and --disable-metrics contradict each other');
+  const metricsAddress = values['disable-metrics'] ? undefined : parseListenAddress('metrics-address', values['metrics-address'] ?? DEFAULT_METRICS_ADDRESS);
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'kivebpf-system';
   const kc = loadKubeConfig(values.kubeconfig !== undefined ? { flag: values.kubeconfig } : {});
   const client = new KubeClient(kc);
   await checkNamespace(client, namespace, kc.getCurrentCluster()!.server);
-  const log = createLogger();
+  const log = createLogger(undefined, logFormat);
+  const metrics = new KiveMetrics();
+  const readiness = new Readiness();
+  let server: MetricsServer | undefined;
+  if (metricsAddress) {
+    server = await startMetricsServer(metricsAddress, metrics, readiness);
+    log.info({ address: `${server.address.host}:${server.address.port}` }, 'metrics endpoint listening');
+  }
   const stop = new AbortController();
   const onSignal = (sig: string) => {
     log.info({ signal: sig, boundMs: SHUTDOWN_BOUND_MS }, 'stopping');
@@ -68,6 +83,8 @@ export async function operatorCommand(args: string[]): Promise<number> {
       podController: !values['disable-pod-controller'],
       backend,
       log,
+      metrics,
+      readiness,
       ...(maxTraps !== undefined ? { maxTraps } : {}),
       ...(kernelGraceMs !== undefined ? { kernelGraceMs } : {}),
       ...(values['cri-socket'] !== undefined ? { criEndpoint: values['cri-socket'] } : {}),
@@ -76,5 +93,6 @@ export async function operatorCommand(args: string[]): Promise<number> {
     },
     stop.signal,
   );
+  await server?.close();
   return 0;
 }

@@ -15,6 +15,10 @@ import type { Logger } from '../log.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { resolveInRoot } from '../runtime/resolve.ts';
 import { HostTrapSet } from '../standalone/host-traps.ts';
+import { DEFAULT_MAX_TRAPS } from '../kernel/monitor.ts';
+import { kernelSource } from '../metrics/kernel.ts';
+import { KiveMetrics } from '../metrics/metrics.ts';
+import { Readiness, startMetricsServer, type MetricsServer } from '../metrics/server.ts';
 
 export interface RunOptions {
   policyFiles: string[];
@@ -30,6 +34,8 @@ export interface RunOptions {
   /** PEM CA bundle for https callbacks (--callback-ca-file). */
   callbackCaFile?: string;
   callbackRetryForMs?: number;
+  /** Serve /metrics, /healthz and /readyz here (docs/metrics.md); off when absent. */
+  metricsAddress?: { host: string; port: number };
   log: Logger;
 }
 
@@ -61,11 +67,17 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const hasCallbacks = policies.some((p) => p.spec.traps.some((t) => t.callback !== undefined && t.callback !== ''));
   let stdoutGone!: () => void;
   const stdoutClosed = new Promise<string>((resolve) => (stdoutGone = () => resolve('stdout closed')));
+  const metrics = opts.metricsAddress ? new KiveMetrics() : undefined;
   const alerting = startAlerting({
     env,
     // Kive's own look at a trapped file (the inotify watch that follows it checks read
     // permission, which the permission-hook backends report) is not an access.
-    trapsFor: (e) => (e.tgid === process.pid ? [] : traps.trapsFor(e)),
+    trapsFor: (e) => {
+      const found = e.tgid === process.pid ? [] : traps.trapsFor(e);
+      // The pipeline builds one alert per trap returned here (pipeline.ts).
+      if (metrics) for (const t of found) metrics.countAlert(t.policyName);
+      return found;
+    },
     trapsForKey: (key) => traps.trapsFor(key),
     processes: new ProcessCache(),
     losses: monitor,
@@ -83,13 +95,25 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   let code = 0;
   // A move, delete, replace, link, chmod or truncate of a trapped file is an alert too.
   const traps = new HostTrapSet({ map: monitor, resolve: resolveInRoot, log, onFileChange: (c) => alerting.onFileChange(c) });
+  const readiness = new Readiness();
+  let server: MetricsServer | undefined;
+  let untrackKernel = (): void => {};
   try {
+    if (metrics && opts.metricsAddress) {
+      // Not ready until every trap is armed and the program attached and consuming.
+      readiness.set('monitoring', false);
+      for (const sink of alerting.fanout.sinks) metrics.trackSink(sink.name, () => sink.outcomes);
+      untrackKernel = metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS));
+      server = await startMetricsServer(opts.metricsAddress, metrics, readiness);
+      log.info({ address: `${server.address.host}:${server.address.port}` }, 'metrics endpoint listening');
+    }
     // 3. Arm the traps. A trap that cannot be armed stops the start: never watch less
     //    than asked without saying so.
     traps.armAll(policies);
     // 4. Consume events until a signal arrives; kernel-side losses become events-lost alerts.
     monitor.start((events) => alerting.pipeline.handle(events));
     alerting.losses.start();
+    readiness.set('monitoring', true);
     log.info(
       { backend: monitor.backend, attachedTo: monitor.attachedTo, traps: policies.reduce((n, p) => n + p.spec.traps.length, 0), files: traps.armedFiles, heldFiles: traps.heldFiles },
       'monitoring',
@@ -115,6 +139,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     }, SHUTDOWN_BOUND_MS).unref();
     alerting.stopIntake();
     traps.close();
+    readiness.set('monitoring', false);
+    await server?.close();
+    untrackKernel();
     const kernel = countersForLog(monitor);
     await monitor.close();
     const sinks = await alerting.close(SINK_GRACE_MS);

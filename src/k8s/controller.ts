@@ -21,7 +21,7 @@ import type { Clock } from './clock.ts';
 import type { EventHandler, Informer } from './informer.ts';
 import { defaultLogger, type Logger } from './log.ts';
 import { objectKey, type KubeObject } from './resource.ts';
-import { errorText } from './rest.ts';
+import { errorText, isConflict } from './rest.ts';
 import { WorkQueue, type RateLimiter } from './workqueue.ts';
 
 /** A reconcile error that retrying will not fix (invalid spec, forbidden path, ...). */
@@ -48,6 +48,17 @@ export interface ControllerOptions<K extends string = string> {
   clock?: Clock;
   rateLimiter?: RateLimiter;
   logger?: Logger;
+  /** Where reconcile outcomes and queue depth are recorded (as controller-runtime does). */
+  metrics?: ControllerMetrics;
+}
+
+export type ReconcileOutcome = 'success' | 'requeue' | 'error' | 'terminal';
+
+/** The controller layer's instrumentation; src/metrics/ implements it. */
+export interface ControllerMetrics {
+  observeReconcile(controller: string, result: ReconcileOutcome, seconds: number): void;
+  /** Reports the queue's depth on demand until the returned function is called. */
+  trackQueue(controller: string, depth: () => number): () => void;
 }
 
 export class Controller<K extends string = string> {
@@ -59,6 +70,7 @@ export class Controller<K extends string = string> {
   readonly #stop = new AbortController();
   readonly #unsubscribe: Array<() => void> = [];
   #running: Promise<void>[] = [];
+  readonly #metrics: ControllerMetrics | undefined;
 
   constructor(opts: ControllerOptions<K>) {
     this.name = opts.name;
@@ -66,6 +78,8 @@ export class Controller<K extends string = string> {
     this.#workers = Math.max(1, opts.workers ?? 1);
     this.queue = opts.queue ?? new WorkQueue({ clock: opts.clock, rateLimiter: opts.rateLimiter });
     this.#log = (opts.logger ?? defaultLogger()).child({ controller: opts.name });
+    this.#metrics = opts.metrics;
+    if (this.#metrics) this.#unsubscribe.push(this.#metrics.trackQueue(this.name, () => this.queue.len()));
   }
 
   /** Queues a key for reconciliation. */
@@ -125,9 +139,12 @@ export class Controller<K extends string = string> {
   /** Runs reconcile once and turns its outcome into queue operations. Never throws. */
   async #processOne(key: K): Promise<void> {
     let result: ReconcileResult;
+    const started = performance.now();
+    const record = (outcome: ReconcileOutcome) => this.#metrics?.observeReconcile(this.name, outcome, (performance.now() - started) / 1000);
     try {
       result = await this.#reconcile(key, this.#stop.signal);
     } catch (err) {
+      record(err instanceof TerminalError ? 'terminal' : 'error');
       if (err instanceof TerminalError) {
         // Retrying cannot help; the next change to the object enqueues it again.
         this.queue.forget(key);
@@ -137,11 +154,15 @@ export class Controller<K extends string = string> {
       if (this.#stop.signal.aborted) return; // failing because we are stopping
       const attempt = this.queue.numRequeues(key) + 1;
       this.queue.addRateLimited(key);
-      this.#log.error({ key, err: errorText(err), attempt }, 'reconcile failed; retrying with backoff');
+      // A 409 is optimistic concurrency doing its job: someone wrote first, the retry
+      // reads the newer object. Expected under load, so not an error.
+      if (isConflict(err)) this.#log.info({ key, err: errorText(err), attempt }, 'reconcile conflicted with a newer write (409); retrying');
+      else this.#log.error({ key, err: errorText(err), attempt }, 'reconcile failed; retrying with backoff');
       return;
     }
     this.queue.forget(key);
     const after = result?.requeueAfterMs;
+    record(after !== undefined && after > 0 ? 'requeue' : 'success');
     if (after !== undefined && after > 0) {
       this.queue.addAfter(key, after);
       this.#log.debug({ key, requeueAfterMs: after }, 'reconciled; requeue scheduled');

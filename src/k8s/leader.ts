@@ -62,10 +62,16 @@ export interface LeaderElectorOptions {
   clock?: Clock;
   logger?: Logger;
   random?: () => number;
+  /** Records leadership of this Lease (1 while leading); src/metrics/ implements it. */
+  metrics?: LeaderMetrics;
+}
+
+export interface LeaderMetrics {
+  setLeader(lease: string, leading: boolean): void;
 }
 
 export class LeaderElector {
-  readonly #o: Required<Omit<LeaderElectorOptions, 'clock' | 'logger' | 'random'>>;
+  readonly #o: Required<Omit<LeaderElectorOptions, 'clock' | 'logger' | 'random' | 'metrics'>>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #random: () => number;
@@ -74,6 +80,7 @@ export class LeaderElector {
   #lease: LeaseObject | undefined;
   #reportedLeader = '';
   #leading = false;
+  readonly #metrics: LeaderMetrics | undefined;
   #running = false;
 
   constructor(opts: LeaderElectorOptions) {
@@ -91,8 +98,13 @@ export class LeaderElector {
     }
     if (opts.identity === '') throw new RangeError('leader election: identity must not be empty');
     this.#clock = opts.clock ?? realClock;
+    this.#metrics = opts.metrics;
     this.#random = opts.random ?? Math.random;
     this.#log = (opts.logger ?? defaultLogger()).child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
+  }
+
+  #setLeader(leading: boolean): void {
+    this.#metrics?.setLeader(`${this.#o.namespace}/${this.#o.name}`, leading);
   }
 
   /** True while this candidate holds the lease by its last successful write. */
@@ -107,9 +119,11 @@ export class LeaderElector {
   async run(signal: AbortSignal = new AbortController().signal): Promise<void> {
     if (this.#running) throw new Error('leader election: run() is already running');
     this.#running = true;
+    this.#setLeader(false);
     try {
       if (!(await this.#acquire(signal))) return;
       this.#leading = true;
+      this.#setLeader(true);
       this.#log.info({}, 'became leader');
       const work = new AbortController();
       let done: Promise<void> = Promise.resolve();
@@ -129,6 +143,7 @@ export class LeaderElector {
       this.#log.info({ lost }, 'stopped leading');
       this.#o.callbacks.onStoppedLeading();
     } finally {
+      this.#setLeader(false);
       this.#leading = false;
       this.#running = false;
     }

@@ -32,6 +32,12 @@ import { loaderLeaseName, POD_CONTROLLER } from './names.ts';
 import { runPodController } from './pod-controller.ts';
 import { deleteKiveData, discoverWriter } from './writers.ts';
 import { TrapModel } from '../traps/model.ts';
+import { DEFAULT_MAX_TRAPS } from '../kernel/monitor.ts';
+import { kernelSource } from '../metrics/kernel.ts';
+import type { KiveMetrics } from '../metrics/metrics.ts';
+import { Readiness } from '../metrics/server.ts';
+import { EventRecorder } from '../k8s/events.ts';
+import { withPolicyEvents } from './policy-events.ts';
 
 export interface OperatorOptions {
   client: KubeClient;
@@ -55,6 +61,10 @@ export interface OperatorOptions {
   log: Logger;
   /** Where alerts go as NDJSON; default stdout (fd 1). */
   alertsFd?: number;
+  /** Recorded by controllers, electors, the kernel and the sinks (docs/metrics.md). */
+  metrics?: KiveMetrics;
+  /** What /readyz reports: informers synced; the program attached while leading. */
+  readiness?: Readiness;
 }
 
 // Memoized per policy object: the informer replaces the object when the policy changes,
@@ -69,10 +79,13 @@ function trapIdsOf(p: KivePolicy): ReadonlySet<string> {
 /** Starts what is enabled and runs until `signal` aborts; then stops all of it. */
 export async function runOperator(opts: OperatorOptions, signal: AbortSignal): Promise<void> {
   const stops: Array<() => Promise<void> | void> = [];
+  const ready = opts.readiness ?? new Readiness();
+  ready.set('policy informer synced', false);
   const policies = new Informer<KivePolicy & KubeObject>({ client: opts.client, resource: KIVE_POLICIES, logger: opts.log, resyncPeriodMs: 5 * 60_000 });
   stops.push(() => policies.stop());
   try {
     policies.start();
+    policies.waitForSync(signal).then(() => ready.set('policy informer synced', true), () => {});
     const running: Promise<void>[] = [];
     if (opts.discover) stops.push(await startDiscover(opts, policies));
     if (opts.loader) running.push(elect(opts, loaderLeaseName(opts.kernelId), (s) => runLoader(opts, policies, s), signal));
@@ -94,6 +107,7 @@ async function elect(opts: OperatorOptions, name: string, work: (signal: AbortSi
     identity: opts.identity,
     ...(opts.lease ? { leaseDurationMs: opts.lease.durationMs, renewDeadlineMs: opts.lease.renewDeadlineMs, retryPeriodMs: opts.lease.retryPeriodMs } : {}),
     logger: opts.log,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     callbacks: {
       onStartedLeading: (leading) => work(leading),
       onStoppedLeading: () => opts.log.info({ lease: name }, 'stopped leading'),
@@ -130,9 +144,12 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
     log.info({ policy: policyKey }, 'trap file changed; re-resolving');
     controller.enqueue(policyKey);
   });
+  opts.readiness?.set('discover informers synced', false);
+  const events = new EventRecorder({ client, component: 'kive', host: opts.nodeName, logger: log });
   const controller: Controller = new Controller({
     name: 'discover',
     logger: log,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     workers: 2,
     reconcile: createDiscoverReconciler({
       nodeName: opts.nodeName,
@@ -143,7 +160,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
         pods: () => pods.store.list(),
         kiveDataOf: (k) => data.store.byIndex('policy', k),
       },
-      writer: discoverWriter(client, opts.nodeName),
+      writer: withPolicyEvents(discoverWriter(client, opts.nodeName), events),
       locate: async (id) => (await findContainerPid(id, { cri, ...(opts.procRoot ? { procRoot: opts.procRoot } : {}) })).pid,
       resolve: resolveInRoot,
       watches,
@@ -158,9 +175,11 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   pods.start();
   data.start();
   await Promise.all([policies.waitForSync(), pods.waitForSync(), data.waitForSync()]);
+  opts.readiness?.set('discover informers synced', true);
   controller.start();
   return async () => {
     await controller.stop();
+    await events.flush();
     watches.close();
     await Promise.all([pods.stop(), data.stop()]);
     cri?.close();
@@ -170,6 +189,9 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
 /** The loader, while leading on this kernel: load the program, keep its map, alert. */
 async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
   const { client, log } = opts;
+  // Ready only once this leader's program is attached; a process that does not lead
+  // this kernel's Lease has no program to attach (runOperator sets it back).
+  opts.readiness?.set('loader program attached', false);
   const monitor = await FileMonitor.open({ backend: opts.backend ?? 'auto', ...(opts.maxTraps ? { maxTraps: opts.maxTraps } : {}) });
   const traps = new TrapModel(monitor);
   const data = new Informer<KiveData & KubeObject>({
@@ -182,6 +204,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
   const controller = new Controller({
     name: 'loader',
     logger: log,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     reconcile: createLoaderReconciler({
       kernelId: opts.kernelId,
       caches: { kiveData: (k) => data.store.get(k), policy: (k) => policies.store.get(k), policiesSynced: () => policies.hasSynced() },
@@ -192,6 +215,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     }),
   });
   let alerting: Alerting | undefined;
+  const untrack = opts.metrics ? [opts.metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS))] : [];
   try {
     controller.watch(data);
     controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
@@ -203,7 +227,12 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     for (const k of data.store.keys()) controller.enqueue(k);
     const live = startAlerting({
       env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
-      trapsFor: (e) => traps.trapsFor(e),
+      trapsFor: (e) => {
+        const found = traps.trapsFor(e);
+        // The pipeline builds one alert per trap returned here (pipeline.ts).
+        if (opts.metrics) for (const t of found) opts.metrics.countAlert(t.policyName);
+        return found;
+      },
       trapsForKey: (key) => traps.trapsFor(key),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
       losses: monitor,
@@ -212,9 +241,11 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       sinks: { stdoutFd: opts.alertsFd ?? 1 },
     });
     alerting = live;
+    if (opts.metrics) for (const sink of live.fanout.sinks) untrack.push(opts.metrics.trackSink(sink.name, () => sink.outcomes));
     monitor.start((events) => live.pipeline.handle(events));
     live.losses.start();
     controller.start();
+    opts.readiness?.set('loader program attached', true);
     log.info({ backend: monitor.backend, attachedTo: monitor.attachedTo, kiveData: data.store.keys().length }, 'loader leading: program attached');
     const gaps = gapWarning(monitor.backend, monitor.gaps);
     if (gaps) log.warn({ backend: monitor.backend, evasions: monitor.gaps }, gaps);
@@ -224,8 +255,10 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       monitor.drainNow();
       alerting.stopIntake();
     }
+    opts.readiness?.set('loader program attached', true);
     await controller.stop();
     await data.stop();
+    for (const off of untrack.splice(0)) off();
     await monitor.close();
     // Bounded (docs/alerts.md, "Delivery"): a stalled stdout or a silent receiver cannot hold up the exit.
     if (alerting) {

@@ -90,7 +90,7 @@ export class OperatorEnv {
 
   /** `kive operator` arguments for this environment (kernel grace 4 s, short leases). */
   operatorArgs(): string[] {
-    return ['--kubeconfig', this.cp.kubeconfigPath, '--node-name', NODE, '--namespace', NS, '--cri-socket', this.containerd.socket, '--kernel-grace-ms', '4000', ...LEASE_ARGS];
+    return ['--kubeconfig', this.cp.kubeconfigPath, '--node-name', NODE, '--namespace', NS, '--cri-socket', this.containerd.socket, '--kernel-grace-ms', '4000', '--metrics-address', '127.0.0.1:0', ...LEASE_ARGS];
   }
 
   post(path: string, body: unknown): Promise<unknown> {

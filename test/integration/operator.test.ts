@@ -15,6 +15,8 @@ import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
 import { containersUnavailable, type TestContainer } from '../helpers/containers.ts';
 import { catInside, NODE, NS, OperatorEnv, until } from '../helpers/operator-env.ts';
 import { bpfProgramIdsOf, startOperator, type OperatorProcess } from '../helpers/operator.ts';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
+import { loaderLeaseName, POD_CONTROLLER } from '../../src/operator/names.ts';
 
 const run = promisify(execFile);
 
@@ -79,6 +81,31 @@ describe('kive operator on a real API server, real containers and the real kerne
       return p.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True') ? p.status : undefined;
     });
     assert.equal(status.armedTraps, 1);
+  });
+
+  test('metrics, /healthz and /readyz of the leading operator (parsed by a real Prometheus parser)', async () => {
+    const op = operators[0]!;
+    const listening = await op.waitForLog((l) => l.msg === 'metrics endpoint listening', 10_000);
+    const base = `http://${listening.address}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200, await ready.text());
+    const samples = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+    const at = (name: string, labels: Record<string, string> = {}) => sampleValue(samples, name, labels);
+    assert.ok(at('kive_alerts_total', { policy: 'honey' })! >= 1, 'alerts by policy');
+    assert.ok(at('kive_kernel_events_total', { counter: 'emitted' })! >= 1, 'kernel events emitted');
+    assert.ok(at('kive_trap_map_entries')! >= 1);
+    assert.equal(at('kive_trap_map_capacity'), 65536);
+    assert.ok(at('kive_sink_alerts_total', { sink: 'stdout', outcome: 'delivered' })! >= 1);
+    assert.equal(at('kive_leader', { lease: `${NS}/${POD_CONTROLLER}` }), 1);
+    assert.equal(at('kive_leader', { lease: `${NS}/${loaderLeaseName(kernelId)}` }), 1);
+    for (const controller of ['discover', 'loader']) {
+      // discover re-checks on a timer (a requeue), the loader does not: either is a completed reconcile.
+      const done = (at('kive_reconcile_total', { controller, result: 'success' }) ?? 0) + (at('kive_reconcile_total', { controller, result: 'requeue' }) ?? 0);
+      assert.ok(done >= 1, `${controller} reconciled`);
+      assert.ok(at('kive_reconcile_duration_seconds_count', { controller })! >= 1);
+      assert.notEqual(at('kive_workqueue_depth', { controller }), undefined);
+    }
   });
 
   test('two containers of one image watching the same path get their own alerts', async () => {
@@ -165,6 +192,25 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.match(ready.message, /\/secret\.txt in default\/web-2\/app/);
     assert.deepEqual(await kiveData('kivebpf.san7o.github.io/policy=escape'), []);
     assert.deepEqual(hostShadow(), beforeHost);
+    // The same problems as Kubernetes Events on the policy, readable through the API server.
+    const eventsOf = async (name: string, reason: string) => {
+      let seen: unknown[] = [];
+      return until(`a ${reason} Event on KivePolicy ${name}`, async () => {
+        const list = (await env.client.request({ method: 'GET', path: `/api/v1/namespaces/${NS}/events`, query: { fieldSelector: `involvedObject.kind=KivePolicy,involvedObject.name=${name},reason=${reason}` } })) as { items: Array<Record<string, any>> };
+        seen = list.items;
+        return list.items.length > 0 ? list.items : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}\nevents: ${JSON.stringify(seen)}`);
+      });
+    };
+    const unsafe = await eventsOf('escape', 'UnsafePath');
+    assert.equal(unsafe[0]!.type, 'Warning');
+    assert.equal(unsafe[0]!.source.component, 'kive');
+    assert.ok(unsafe.some((e) => /\/secret\.txt in default\/web-2\/app/.test(e.message)), JSON.stringify(unsafe));
+    await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies`, policy('missing', [{ path: '/no-such-file.txt', matchAny: [{ pod: 'web-2' }] }]));
+    const missing = await eventsOf('missing', 'PathNotFound');
+    assert.match(missing[0]!.message, /\/no-such-file\.txt in default\/web-2\/app/);
+    await env.client.request({ method: 'DELETE', path: `/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivepolicies/missing` });
   });
 
   test('malformed policies are refused by the API server with a clear message', async () => {

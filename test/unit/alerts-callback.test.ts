@@ -56,7 +56,7 @@ test('receiver down, then back: every alert arrives; duplicates only with the sa
   for (const a of sent) sink.send(`http://127.0.0.1:${port}/hook`, a);
   // Down for longer than the old retries lasted (4 attempts, ~1.4 s).
   await new Promise((r) => setTimeout(r, 2_500));
-  assert.equal(sink.stats.delivered, 0);
+  assert.equal(sink.outcomes.delivered, 0);
   const got: Array<{ key: string; body: string }> = [];
   let cut = 3;
   const server = serve(createServer(), (req, body, res) => {
@@ -68,7 +68,7 @@ test('receiver down, then back: every alert arrives; duplicates only with the sa
   await listen(server, port);
   try {
     await sink.drain();
-    assert.deepEqual(sink.stats, { delivered: 30, failed: 0, dropped: 0 });
+    assert.deepEqual(sink.outcomes, { delivered: 30, failed: 0, dropped: 0 });
     const byId = new Map<string, string>();
     for (const g of got) {
       assert.equal(alertIdOf(g.body), g.key, 'Idempotency-Key is the alert-id in the body');
@@ -96,7 +96,7 @@ test('429 with Retry-After is honoured; a 400 is final', async () => {
     sink.send(`http://127.0.0.1:${port}/`, alert(0));
     sink.send(`http://127.0.0.1:${port}/`, alert(1));
     await sink.drain();
-    assert.deepEqual(sink.stats, { delivered: 1, failed: 1, dropped: 0 });
+    assert.deepEqual(sink.outcomes, { delivered: 1, failed: 1, dropped: 0 });
     assert.equal(at.length, 2);
     assert.ok(at[1]! - at[0]! >= 950, `waited ${at[1]! - at[0]!} ms, Retry-After said 1 s`);
   } finally {
@@ -113,7 +113,7 @@ test('the queue bound is per process: a dead destination cannot starve another; 
     const sink = new CallbackSink({ ...fast, maxQueued: 20, concurrencyPerUrl: 2, timeoutMs: 60_000, log });
     for (let i = 0; i < 100; i++) sink.send(`http://127.0.0.1:${deadPort}/dead`, alert(i));
     assert.deepEqual(sink.queued.entries, 20);
-    assert.equal(sink.stats.dropped, 80);
+    assert.equal(sink.outcomes.dropped, 80);
     for (let i = 0; i < 10; i++) sink.send(`http://127.0.0.1:${okPort}/ok?token=secret`, alert(i));
     assert.ok(sink.queued.entries <= 20);
     const out = await sink.close(3_000);
@@ -179,7 +179,7 @@ test('https: a custom CA works; a self-signed or unknown certificate fails with 
     const withCa = new CallbackSink({ ...fast, ca: certs.ca });
     withCa.send(`https://127.0.0.1:${okPort}/`, alert(1));
     await withCa.drain();
-    assert.deepEqual(withCa.stats, { delivered: 1, failed: 0, dropped: 0 });
+    assert.deepEqual(withCa.outcomes, { delivered: 1, failed: 0, dropped: 0 });
 
     const cases = [
       { url: `https://127.0.0.1:${selfPort}/`, ca: certs.ca, code: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
@@ -190,7 +190,7 @@ test('https: a custom CA works; a self-signed or unknown certificate fails with 
       const sink = new CallbackSink({ ...fast, retryForMs: 100, log, ...(c.ca ? { ca: c.ca } : {}) });
       sink.send(c.url, alert(2));
       await sink.drain();
-      assert.equal(sink.stats.failed, 1);
+      assert.equal(sink.outcomes.failed, 1);
       const failed = lines.find((l) => l.msg === 'callback delivery failed')!;
       assert.equal(failed.obj.error, c.code);
       assert.match(String(failed.obj.cause), /certificate not trusted.*--callback-ca-file/);
@@ -216,7 +216,7 @@ test('a URL with credentials is refused, counted, and its password never logged'
   const sink = new CallbackSink({ ...fast, log });
   sink.send('http://user:hunter2@127.0.0.1:1/', alert(1));
   await sink.drain();
-  assert.deepEqual(sink.stats, { delivered: 0, failed: 1, dropped: 0 });
+  assert.deepEqual(sink.outcomes, { delivered: 0, failed: 1, dropped: 0 });
   assert.ok(lines.length > 0);
   assert.ok(!JSON.stringify(lines).includes('hunter2'));
 });
@@ -244,7 +244,7 @@ test('a slow, failing or silent receiver does not touch stdout; close stays boun
       out.flush();
       // Synchronously after the batch: stdout has every line, whatever the receiver does.
       assert.equal(readFileSync(file, 'utf8').split('\n').length - 1, 200, kind);
-      assert.equal(callbacks.stats.delivered, 0, kind);
+      assert.equal(callbacks.outcomes.delivered, 0, kind);
       const [toStdout, toCallbacks] = await Promise.all([stdout.close(300), callbacks.close(300)]);
       assert.deepEqual(toStdout, { delivered: 200, dropped: 0, failed: 0 }, kind);
       assert.deepEqual(toCallbacks, { delivered: 0, dropped: 0, failed: 200 }, kind);

@@ -28,6 +28,7 @@ function recorder(name: string, wants: (t: TrapContext | null) => boolean) {
     get given() {
       return got.length;
     },
+    outcomes: { delivered: 0, dropped: 0, failed: 0 },
     takes: wants,
     push: (line, traps) => void got.push({ line, traps: traps.map((t) => t.path) }),
     flush: () => void flushes++,

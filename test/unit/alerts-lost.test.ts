@@ -66,7 +66,7 @@ test('the reporter writes one alert per interval with losses, to stdout and the 
     trapsFor: ({ ino }) => (ino === 5n ? [trap('/a', 'http://hook')] : []),
     env,
     out: new Fanout([
-      { name: 'stdout', given: 0, takes: () => true, push: (l: string) => void out.push(`${l}\n`), flush() {}, close: async () => ({ delivered: 0, dropped: 0, failed: 0 }) },
+      { name: 'stdout', given: 0, outcomes: { delivered: 0, dropped: 0, failed: 0 }, takes: () => true, push: (l: string) => void out.push(`${l}\n`), flush() {}, close: async () => ({ delivered: 0, dropped: 0, failed: 0 }) },
       new CallbackSink({ post: async (url) => (sent.push(url.href), { status: 200 }) }),
     ]),
     log: { error: (o) => errors.push(o) },

@@ -191,7 +191,7 @@ test('callback: each alert is POSTed as JSON; 5xx is retried, 400 is final', asy
       const sink = new CallbackSink({ baseBackoffMs: 1, warnEveryMs: 0 });
       for (const n of [0, 1, 2]) sink.send(url, JSON.stringify({ n }));
       await sink.drain();
-      assert.deepEqual(sink.stats, { delivered: 2, failed: 1, dropped: 0 });
+      assert.deepEqual(sink.outcomes, { delivered: 2, failed: 1, dropped: 0 });
       assert.deepEqual(bodies.map((b) => (b as { n: number }).n).sort(), [0, 1]);
     },
   );
@@ -202,7 +202,7 @@ test('callback: an unreachable receiver fails after bounded retries, with a warn
   const sink = new CallbackSink({ baseBackoffMs: 1, retryForMs: 50, warnEveryMs: 0, log: { warn: (o, m) => warnings.push([m, o as Record<string, unknown>]) } });
   sink.send('http://127.0.0.1:1/alerts', JSON.stringify({ n: 1 }));
   await sink.drain();
-  assert.equal(sink.stats.failed, 1);
+  assert.equal(sink.outcomes.failed, 1);
   assert.deepEqual(warnings.map(([m]) => m), ['callback delivery failed']);
   assert.equal(warnings[0]![1].error, 'ECONNREFUSED', 'the cause, not just "fetch failed"');
 });
@@ -211,7 +211,7 @@ test('callback: a full queue drops and counts instead of growing', async () => {
   const sink = new CallbackSink({ maxQueued: 3, concurrencyPerUrl: 1, post: () => new Promise(() => {}) });
   for (let i = 0; i < 5; i++) sink.send('http://127.0.0.1:9/x', JSON.stringify({ i }));
   // one in flight (never answers), two queued, two dropped
-  assert.equal(sink.stats.dropped, 2);
+  assert.equal(sink.outcomes.dropped, 2);
   assert.deepEqual(await sink.close(0), { delivered: 0, dropped: 2, failed: 3 });
 });
 
@@ -227,7 +227,7 @@ test('callback: close() is bounded with a receiver that never answers; every ale
     assert.deepEqual(out, { delivered: 0, dropped: 0, failed: 50 });
     assert.ok(warnings.includes('callback: shutdown time ran out; undelivered alerts counted as failed'));
     sink.send(url, '{}'); // after close: counted, not silently ignored
-    assert.equal(sink.stats.dropped, 1);
+    assert.equal(sink.outcomes.dropped, 1);
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
