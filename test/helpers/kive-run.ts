@@ -1,6 +1,7 @@
 // Drives a real `kive run` for kernel tests: start it with a policy, collect its alerts
 // (stdout) and log lines (stderr), wait for either, stop it with SIGTERM.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { scaled } from '../kernels/time-scale.ts';
@@ -42,4 +43,21 @@ export function startKiveRun(args: string[]): KiveRun {
       return exited;
     },
   };
+}
+
+/** Writes a one-trap KivePolicy file that creates `path` as a 0444 honeytoken. */
+export function writeHoneytokenPolicy(file: string, name: string, path: string): void {
+  writeFileSync(
+    file,
+    `apiVersion: kivebpf.san7o.github.io/v1
+kind: KivePolicy
+metadata:
+  name: ${name}
+spec:
+  traps:
+    - path: ${path}
+      create: true
+      mode: 444
+`,
+  );
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startKiveRun } from '../helpers/kive-run.ts';
+import { startKiveRun, writeHoneytokenPolicy } from '../helpers/kive-run.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
 import { scaled } from '../kernels/time-scale.ts';
 
@@ -17,16 +17,7 @@ chmodSync(dir, 0o755);
 after(() => rmSync(dir, { recursive: true, force: true }));
 const honey = join(dir, 'honey.txt');
 const policy = join(dir, 'policy.yaml');
-writeFileSync(policy, `apiVersion: kivebpf.san7o.github.io/v1
-kind: KivePolicy
-metadata:
-  name: metrics-test
-spec:
-  traps:
-    - path: ${honey}
-      create: true
-      mode: 444
-`);
+writeHoneytokenPolicy(policy, 'metrics-test', honey);
 
 test('kive run --metrics-address: /metrics counts the alert, the kernel event and stdout; /healthz and /readyz answer', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
   const kive = startKiveRun(['--policy', policy, '--metrics-address', '127.0.0.1:0', '--max-traps', '128']);
@@ -47,7 +38,7 @@ test('kive run --metrics-address: /metrics counts the alert, the kernel event an
     assert.equal(at('kive_trap_map_entries'), 1);
     assert.equal(at('kive_trap_map_capacity'), 128);
     assert.ok(at('kive_sink_alerts_total', { sink: 'stdout', outcome: 'delivered' })! >= 1);
-    assert.equal(at('kive_sink_alerts_total', { sink: 'callback', outcome: 'delivered' }), 0);
+    assert.equal(at('kive_sink_alerts_total', { sink: 'callbacks', outcome: 'delivered' }), 0);
     assert.ok(samples.some((s) => s.name === 'kive_bpf_program_runs_total'), 'one series per attached program');
   } finally {
     assert.equal(await kive.stop(), 0, kive.logs.join('\n'));

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { writeHoneytokenPolicy } from '../helpers/kive-run.ts';
 import { scaled } from '../kernels/time-scale.ts';
 
 const run = promisify(execFile);
@@ -30,16 +31,7 @@ mkdirSync(decoy, { mode: 0o755 });
 mkdirSync(home, { mode: 0o755 });
 chownSync(home, NOBODY, NOBODY);
 const policy = join(dir, 'policy.yaml');
-writeFileSync(policy, `apiVersion: kivebpf.san7o.github.io/v1
-kind: KivePolicy
-metadata:
-  name: link-test
-spec:
-  traps:
-    - path: ${honey}
-      create: true
-      mode: 444
-`);
+writeHoneytokenPolicy(policy, 'link-test', honey);
 
 // The attacker's moves, as nobody: an atomic swap (renameat2 RENAME_EXCHANGE, so that
 // the path never goes missing in between) of the real directory and a prepared symlink,
