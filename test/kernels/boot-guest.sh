@@ -11,7 +11,7 @@
 #
 # Environment (time limits in quiet seconds, spent slower when the guest or the host is
 # measured slower; see watchdog.ts and docs/kernels.md, "Time limits"):
-#   KIVE_KERNEL_TIMEOUT  the whole boot (default 300)
+#   KIVE_KERNEL_TIMEOUT  the whole boot (default 2400: the suite with its flood and output tests; the idle limit catches a hang)
 #   KIVE_KERNEL_IDLE     without a line on the console (default 120): a hang
 #   KIVE_QEMU_ACCEL      tcg (default) or kvm; run-matrix.sh sets kvm only after a
 #                        quick probe showed that KVM really boots a guest here
@@ -25,7 +25,7 @@ mkdir -p "${3:?}"
 results=$(cd "$3" && pwd)   # absolute: QEMU gets it as a 9p export path
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/test/kernels/lib.sh"
-budget_s=${KIVE_KERNEL_TIMEOUT:-300}
+budget_s=${KIVE_KERNEL_TIMEOUT:-2400}
 idle_s=${KIVE_KERNEL_IDLE:-120}
 initramfs=$kdir/initramfs-$(kive_initramfs_id).cpio.gz
 [ -f "$initramfs" ] || { echo "boot-guest: $initramfs is missing; run test/kernels/prepare-kernel.sh first" >&2; exit 1; }

@@ -28,6 +28,9 @@ fail() {
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+# Loopback only (QEMU runs with -nic none): the tests' callback receivers and /metrics
+# listen on 127.0.0.1, which binds with lo down but cannot be reached.
+ip link set lo up || say "cannot bring up loopback; tests that need 127.0.0.1 will fail"
 
 # Modules in dependency order, as resolved by modprobe --show-depends on the host.
 for m in $(cat /modules/order); do

