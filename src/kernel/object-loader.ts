@@ -77,7 +77,7 @@ export function checkPrivileges(): void {
  * Runs `fn` with the kernel as backend specs may query it before load. The kernel's BTF
  * is parsed at most once per call (it is megabytes) and freed afterwards.
  */
-function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
+export function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
   let btf: Ptr | null = null;
   try {
     return fn({
