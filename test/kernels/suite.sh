@@ -8,6 +8,8 @@
 #                             and exported to the tests as KIVE_TIME_SCALE
 #   RESULTS_DIR/report.json   written by the suite (KIVE_KERNEL_REPORT contract)
 #   RESULTS_DIR/bench.json    stdout of bench/overhead.ts --json
+#   RESULTS_DIR/tests.tap     the suite's TAP report (the summary names failing tests)
+#   RESULTS_DIR/node-reports/ Node diagnostic reports of processes that died
 #   RESULTS_DIR/test-exit, bench-exit
 # Exits non-zero when either step fails; the summary (summary.ts) reads the files.
 set -uo pipefail
@@ -30,8 +32,15 @@ else
 fi
 
 echo "suite: kernel $(uname -r), tests in test/kernel/"
+# Besides the spec output, a TAP copy the summary reads to name the failing tests, and
+# Node's diagnostic report of any process that dies of a fatal error or an uncaught
+# exception (summary.ts lists them): the verdict says what broke, not just that it did.
+# --no-memory-protection-keys (inherited by every test file's process): see boot-guest.sh.
+mkdir -p "$results/node-reports"
+NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--report-on-fatalerror --report-uncaught-exception --report-directory=$results/node-reports" \
 KIVE_KERNEL_REPORT=$results/report.json \
-  "$node" --test --test-reporter=spec 'test/kernel/**/*.test.ts'
+  "$node" --no-memory-protection-keys --test --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$results/tests.tap" 'test/kernel/**/*.test.ts'
 test_rc=$?
 echo "$test_rc" > "$results/test-exit"
 echo "suite: kernel tests exited with $test_rc"

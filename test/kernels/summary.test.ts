@@ -182,3 +182,67 @@ test("the committed matrix parses and holds the required rows", () => {
     assert.throws(() => parseMatrix(`x pkg 1 ${bad}\n`), /bad expectation/, bad);
   }
 });
+
+// TAP as Node 24's reporter writes it: a failing leaf under a parent, a plain failure,
+// and a test file whose process died (exit code 7, no test of its own reported).
+const TAP = `TAP version 13
+# Subtest: parent
+    # Subtest: leaf ok
+    ok 1 - leaf ok
+      ---
+      duration_ms: 2.7
+      ...
+    # Subtest: leaf bad
+    not ok 2 - leaf bad
+      ---
+      failureType: 'testCodeFailure'
+      error: |-
+        one is not two
+        
+        1 !== 2
+      code: 'ERR_ASSERTION'
+      ...
+    1..2
+not ok 1 - parent
+  ---
+  failureType: 'subtestsFailed'
+  error: '1 subtest failed'
+  code: 'ERR_TEST_FAILURE'
+  ...
+# Subtest: /repo/test/kernel/backends.test.ts
+not ok 2 - /repo/test/kernel/backends.test.ts
+  ---
+  failureType: 'testCodeFailure'
+  exitCode: 7
+  signal: ~
+  error: 'test failed'
+  code: 'ERR_TEST_FAILURE'
+  ...
+1..2
+`;
+
+test("a failing suite names its failing tests and a test file that died, with its exit code", () => {
+  const r = resultDir({ "test-exit": "1", "tests.tap": TAP });
+  try {
+    const o = judgeRow(guestRow, r.dir);
+    const p = o.problems.find((x) => x.startsWith("kernel test suite exited with 1")) ?? "";
+    assert.match(p, /failed: leaf bad: one is not two/);
+    assert.match(p, /failed: \/repo\/test\/kernel\/backends\.test\.ts: test failed \(exit code 7\)/);
+    assert.doesNotMatch(p, /failed: parent/, "a parent failing only through its subtests is not listed");
+  } finally {
+    r.done();
+  }
+});
+
+test("Node's diagnostic reports of a process that died are shown", () => {
+  const report = { header: { event: "Exception", trigger: "Exception", commandLine: ["node", "test/kernel/evasion.test.ts"] }, javascriptStack: { message: "Error: boom", stack: ["at load (object-loader.ts:1:1)"] } };
+  const r = resultDir({});
+  try {
+    mkdirSync(join(r.dir, "node-reports"));
+    writeFileSync(join(r.dir, "node-reports", "report.1.json"), JSON.stringify(report));
+    const o = judgeRow(guestRow, r.dir);
+    assert.ok(o.notes.some((n) => /node report report\.1\.json: Exception \(Exception\) in test\/kernel\/evasion\.test\.ts: Error: boom at load/.test(n)), o.notes.join("\n"));
+  } finally {
+    r.done();
+  }
+});

@@ -7,7 +7,7 @@
 // report, or an expectation from matrix.txt that is not met. A backend the kernel
 // refuses is not a failure by itself (the host kernel has no kprobes and refuses
 // fentry); it is one when matrix.txt expects that backend to pass there.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { BACKEND_PREFERENCE, type BackendName } from "../../src/kernel/backends/index.ts";
@@ -131,6 +131,59 @@ export function consoleTail(dir: string, file: string, lastLines = 12): string {
   );
 }
 
+/**
+ * The tests that failed, from the suite's TAP report (suite.sh writes tests.tap beside
+ * the spec output): "name: error" for each failing leaf, up to `max`, so the verdict
+ * names what broke even when only the summary is read. A test file that died (a crash,
+ * a signal) is a failing leaf too, with its exit code in the error.
+ */
+export function failedTests(dir: string, max = 8): string[] {
+  const text = readText(join(dir, "tests.tap"));
+  if (text === undefined) return [];
+  const lines = text.split("\n");
+  const failures: { depth: number; name: string; error: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)not ok \d+ - (.*)$/.exec(lines[i] ?? "");
+    if (m === null) continue;
+    const depth = (m[1] ?? "").length;
+    let error = "";
+    let code = "";
+    for (let j = i + 1; j < lines.length && j < i + 40; j++) {
+      const l = lines[j] ?? "";
+      if (/^\s*\.\.\.\s*$/.test(l)) break;
+      const e = /^\s*error: (.*)$/.exec(l);
+      if (e !== null && error === "") error = (e[1] ?? "").replace(/^['|>-]+\s*/, "").replace(/'$/, "");
+      const c = /^\s*exitCode: (.*)$/.exec(l);
+      if (c !== null) code = ` (exit code ${c[1]})`;
+      if (error === "" && e !== null && e[1]?.trim() === "|-") error = (lines[j + 1] ?? "").trim();
+    }
+    // A parent whose only fault is its failing subtests adds nothing: keep the leaves.
+    if (/subtests? failed/.test(error)) continue;
+    failures.push({ depth, name: m[2] ?? "", error: `${error}${code}` });
+  }
+  const out = failures.slice(0, max).map((f) => `${f.name}: ${f.error.slice(0, 300)}`);
+  if (failures.length > max) out.push(`... and ${failures.length - max} more`);
+  return out;
+}
+
+/** Node's diagnostic reports (suite.sh: --report-on-fatalerror), one line each: event and first JS frame. */
+export function nodeReports(dir: string): string[] {
+  const reports = join(dir, "node-reports");
+  if (!existsSync(reports)) return [];
+  return readdirSync(reports)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => {
+      const r = readJson(join(reports, f));
+      const v = isObject(r.value) ? r.value : {};
+      const header = isObject(v["header"]) ? v["header"] : {};
+      const js = isObject(v["javascriptStack"]) ? v["javascriptStack"] : {};
+      const stack = Array.isArray(js["stack"]) ? String(js["stack"][0] ?? "").trim() : "";
+      const argv = Array.isArray(header["commandLine"]) ? (header["commandLine"] as unknown[]).slice(-1).join(" ") : "";
+      return `node report ${f}: ${String(header["event"] ?? "?")} (${String(header["trigger"] ?? "?")}) in ${argv}: ${String(js["message"] ?? "")} ${stack}`.slice(0, 500);
+    });
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -168,8 +221,11 @@ export function judgeRow(row: Row, dir: string): RowOutcome {
     else out.problems.push(`first boot: ${firstCrash}${tail}`);
   }
   const exit = readText(join(dir, "test-exit"));
-  if (exit !== undefined && exit !== "0") out.problems.push(`kernel test suite exited with ${exit}`);
-  else if (exit === undefined && status === "ok") out.problems.push("kernel test suite did not finish");
+  if (exit !== undefined && exit !== "0") {
+    const failed = failedTests(dir);
+    out.problems.push(`kernel test suite exited with ${exit}${failed.map((f) => `\n    failed: ${f}`).join("")}`);
+  } else if (exit === undefined && status === "ok") out.problems.push("kernel test suite did not finish");
+  out.notes.push(...nodeReports(dir));
   const benchExit = readText(join(dir, "bench-exit"));
   if (benchExit !== undefined && benchExit !== "0") out.problems.push(`overhead benchmark exited with ${benchExit}`);
 
