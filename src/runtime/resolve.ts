@@ -282,24 +282,20 @@ function findLink(rootFd: number, dir: string): { component: string; target?: st
   return undefined;
 }
 
+/** `path` below the root (RESOLVE), its identity checked; `extra`: more open flags. */
 function lookup(rootFd: number, root: string, path: string, extra: number): ResolvedFile {
-  let fd: number;
-  try {
-    fd = call(() => openat2(rootFd, path, { flags: O_PATH | O_CLOEXEC | extra, mode: 0, resolve: RESOLVE }));
-  } catch (err) {
-    throw translate(err, root, path, 'resolve');
-  }
-  try {
-    return checkExisting(fd, rootFd, root, path);
-  } finally {
-    closeSync(fd);
-  }
+  return openChecked(rootFd, path, O_PATH | O_CLOEXEC | extra, RESOLVE, rootFd, root, path);
 }
 
+/** `name` in the already-resolved directory `dirFd`, never following it (RESOLVE_NAME). */
 function lookupAt(dirFd: number, name: string, rootFd: number, root: string, path: string): ResolvedFile {
+  return openChecked(dirFd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_NAME, rootFd, root, path);
+}
+
+function openChecked(atFd: number, name: string, flags: number, resolve: number, rootFd: number, root: string, path: string): ResolvedFile {
   let fd: number;
   try {
-    fd = call(() => openat2(dirFd, name, { flags: O_PATH | O_NOFOLLOW | O_CLOEXEC, mode: 0, resolve: RESOLVE_NAME }));
+    fd = call(() => openat2(atFd, name, { flags, mode: 0, resolve }));
   } catch (err) {
     throw translate(err, root, path, 'resolve');
   }
