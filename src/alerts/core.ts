@@ -46,10 +46,12 @@ export class Fanout implements AlertOutput {
 
 export interface AlertingOptions {
   env: AlertEnvironment;
-  /** The traps watching an event's file right now. */
-  trapsFor: (event: PipelineEvent) => readonly TrapContext[];
-  /** The traps watching a file now, by its key (for loss reports). */
-  trapsForKey: (key: FileKey) => readonly TrapContext[];
+  /** The traps watching a file right now, by its key (kernel events and loss reports). */
+  traps: { trapsFor(key: FileKey): readonly TrapContext[] };
+  /** An event that is no access to alert on (kive run: its own look at a trapped file). */
+  ignore?: (event: PipelineEvent) => boolean;
+  /** Called once per alert built, with its trap's policy (the per-policy metric). */
+  countAlert?: (policyName: string) => void;
   processes: ProcessCache;
   losses: LossSource;
   wallClockMs: (tsNs: bigint) => number;
@@ -83,8 +85,15 @@ export function startAlerting(o: AlertingOptions): Alerting {
     if (sink !== undefined) sinks.push(sink);
   }
   const fanout = new Fanout(sinks);
-  const pipeline = new AlertPipeline({ env: o.env, trapsFor: o.trapsFor, processes: o.processes, out: fanout, wallClockMs: o.wallClockMs });
-  const losses = new LossReporter({ source: o.losses, trapsFor: o.trapsForKey, env: o.env, out: fanout, log: o.log });
+  const trapsFor = (e: PipelineEvent): readonly TrapContext[] => {
+    if (o.ignore?.(e)) return [];
+    const found = o.traps.trapsFor(e);
+    // The pipeline builds one alert per trap returned here (pipeline.ts).
+    if (o.countAlert) for (const t of found) o.countAlert(t.policyName);
+    return found;
+  };
+  const pipeline = new AlertPipeline({ env: o.env, trapsFor, processes: o.processes, out: fanout, wallClockMs: o.wallClockMs });
+  const losses = new LossReporter({ source: o.losses, trapsFor: (key) => o.traps.trapsFor(key), env: o.env, out: fanout, log: o.log });
   let fileChanges = 0;
   let closed: Promise<SinkTotals> | undefined;
   return {

@@ -72,13 +72,10 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     env,
     // Kive's own look at a trapped file (the inotify watch that follows it checks read
     // permission, which the permission-hook backends report) is not an access.
-    trapsFor: (e) => {
-      const found = e.tgid === process.pid ? [] : traps.trapsFor(e);
-      // The pipeline builds one alert per trap returned here (pipeline.ts).
-      if (metrics) for (const t of found) metrics.countAlert(t.policyName);
-      return found;
-    },
-    trapsForKey: (key) => traps.trapsFor(key),
+    // Lazy: the trap set is made below, as it reports file changes to this core.
+    traps: { trapsFor: (key) => traps.trapsFor(key) },
+    ignore: (e) => e.tgid === process.pid,
+    ...(metrics ? { countAlert: (policy: string) => metrics.countAlert(policy) } : {}),
     processes: new ProcessCache(),
     losses: monitor,
     wallClockMs: (ts) => monitor.wallClockMs(ts),

@@ -227,13 +227,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     for (const k of data.store.keys()) controller.enqueue(k);
     const live = startAlerting({
       env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
-      trapsFor: (e) => {
-        const found = traps.trapsFor(e);
-        // The pipeline builds one alert per trap returned here (pipeline.ts).
-        if (opts.metrics) for (const t of found) opts.metrics.countAlert(t.policyName);
-        return found;
-      },
-      trapsForKey: (key) => traps.trapsFor(key),
+      traps,
+      ...(opts.metrics ? { countAlert: (policy: string) => opts.metrics!.countAlert(policy) } : {}),
       processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
       losses: monitor,
       wallClockMs: (ts) => monitor.wallClockMs(ts),

@@ -69,10 +69,11 @@ test('startAlerting: kernel events, file changes and losses reach every register
   const registry: SinkFactory[] = [() => a.sink, () => undefined, () => b.sink];
   let drops = [{ key: { ino: 5n, dev: 3 }, lost: 2n }];
   let monitorClosed = false;
+  const counted: string[] = [];
   const alerting = startAlerting({
     env: { kernelId: 'k', nodeName: 'n' },
-    trapsFor: () => [t],
-    trapsForKey: () => [t],
+    traps: { trapsFor: () => [t] },
+    countAlert: (policy) => counted.push(policy),
     processes: new ProcessCache(),
     losses: {
       takeDrops: () => drops.splice(0),
@@ -93,6 +94,7 @@ test('startAlerting: kernel events, file changes and losses reach every register
   const totals = await alerting.close(1234);
   const types = (r: typeof a) => r.got.map((g) => JSON.parse(g.line)['kive-alert-type'] ?? JSON.parse(g.line).metadata.operation ?? 'access');
   assert.equal(a.got.length, 3);
+  assert.deepEqual(counted, [t.policyName], 'one alert counted for its policy (file changes and losses are not accesses)');
   assert.equal(b.got.length, 3);
   assert.deepEqual(types(a), types(b));
   assert.ok(types(a).includes('events-lost'));
