@@ -118,14 +118,7 @@ for (const backend of ['fentry', 'kprobe', 'tracepoint'] as BackendName[]) {
   });
 }
 
-// KNOWN BUG (open): in the Debian 6.1 QEMU guest, loading the tracepoint object without
-// its compat program ends the Node process with exit code 7 (a fatal error in an
-// exception handler, no JS stack), while the same test passes on the host kernel. Until
-// it is found, the case is skipped under emulation with this reason, never counted as a
-// pass there; the product path is only reached when a kernel refuses a route program.
-const LEFT_OUT_SKIP = process.env['KIVE_UNDER_EMULATION'] === '1' && process.env['KIVE_RUN_KNOWN_BUGS'] !== '1' ? 'known bug: Node exits 7 in the QEMU guests (see the comment above this test)' : false;
-
-test('tracepoint: a route program left out is a gap the loader reports, not a silent loss', { skip: LEFT_OUT_SKIP }, (t) => {
+test('tracepoint: a route program left out is a gap the loader reports, not a silent loss', (t) => {
   ensureTracefs();
   const objectDir = join(import.meta.dirname, '..', '..', 'build', 'bpf');
   const options = loadOptions({ objectDir, maxTraps: 1, ringBufferBytes: 64 * 1024, captureContext: false });
