@@ -17,6 +17,8 @@ export interface TrapContext {
   podNamespace: string;
   containerId: string;
   containerName: string;
+  /** The pod's uid, when the source knows it (KiveData): names the pod in its Kubernetes Events. */
+  podUid?: string;
   /** Where to POST the alert, if anywhere. */
   callback?: string;
   /** Node of the container, when it differs from the node that raised the alert. */

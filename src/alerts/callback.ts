@@ -21,7 +21,7 @@ import { createHmac } from 'node:crypto';
 import { alertIdOf } from './alert-id.ts';
 import type { TrapContext } from './build.ts';
 import { describeError, postOnce, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
-import type { AlertSink, SinkFactory, SinkOutcomes } from './sink.ts';
+import { secondsSince, type AlertSink, type LatencyObserver, type SinkFactory, type SinkOutcomes } from './sink.ts';
 
 export interface CallbackLogger {
   warn(obj: object, msg: string): void;
@@ -51,6 +51,8 @@ export interface CallbackOptions {
   warnEveryMs?: number;
   /** In [0, 1): the jitter. */
   random?: () => number;
+  /** Told each delivered alert's latency: from its origin (AlertSink.push) to the 2xx answer. */
+  latency?: LatencyObserver;
 }
 
 export const CALLBACK_DEFAULTS = {
@@ -68,6 +70,8 @@ interface Entry {
   body: string;
   id: string;
   bytes: number;
+  /** AlertSink.push's origin, for the latency. */
+  originNs: bigint;
 }
 
 interface Target {
@@ -75,6 +79,8 @@ interface Target {
   safe: string;
   queue: Entry[];
   inFlight: number;
+  /** Bytes of this destination's alerts queued or in flight. */
+  bytes: number;
   stats: SinkOutcomes;
   lastFailWarn: number;
   lastDropWarn: number;
@@ -119,7 +125,7 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
 export class CallbackSink implements AlertSink {
   readonly name = 'callbacks';
   given = 0;
-  readonly #o: Required<Omit<CallbackOptions, 'secret' | 'ca' | 'log'>> & Pick<CallbackOptions, 'secret' | 'ca' | 'log'>;
+  readonly #o: Required<Omit<CallbackOptions, 'secret' | 'ca' | 'log' | 'latency'>> & Pick<CallbackOptions, 'secret' | 'ca' | 'log' | 'latency'>;
   readonly #targets = new Map<string, Target>();
   readonly #idle = new Set<() => void>();
   #entries = 0;
@@ -138,10 +144,14 @@ export class CallbackSink implements AlertSink {
   }
 
   /** One POST per distinct URL among `traps` (two traps with one receiver: one POST). */
-  push(line: string, traps: readonly TrapContext[]): void {
+  push(line: string, traps: readonly TrapContext[], originNs?: bigint): void {
+    if (traps.length === 1) {
+      if (traps[0]!.callback) this.send(traps[0]!.callback, line, originNs);
+      return;
+    }
     const urls = new Set<string>();
     for (const t of traps) if (t.callback) urls.add(t.callback);
-    for (const url of urls) this.send(url, line);
+    for (const url of urls) this.send(url, line, originNs);
   }
 
   flush(): void {}
@@ -156,8 +166,23 @@ export class CallbackSink implements AlertSink {
     return Object.fromEntries([...this.#targets.values()].map((t) => [t.safe, { ...t.stats }]));
   }
 
+  /**
+   * Alerts queued or in flight and their bytes, per destination as logs name it (URLs
+   * that differ only in credentials or query are one destination). Read by /metrics.
+   */
+  queuedPerDestination(): Map<string, { entries: number; bytes: number }> {
+    const out = new Map<string, { entries: number; bytes: number }>();
+    for (const t of this.#targets.values()) {
+      const q = out.get(t.safe) ?? { entries: 0, bytes: 0 };
+      q.entries += t.queue.length + t.inFlight;
+      q.bytes += t.bytes;
+      out.set(t.safe, q);
+    }
+    return out;
+  }
+
   /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
-  send(url: string, body: string): void {
+  send(url: string, body: string, originNs: bigint = process.hrtime.bigint()): void {
     this.given++;
     const t = this.#target(url);
     if (this.#closed) return this.#count(t, 'dropped');
@@ -165,11 +190,12 @@ export class CallbackSink implements AlertSink {
       this.#count(t, 'failed');
       return this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
     }
-    const entry: Entry = { body, id: alertIdOf(body) ?? crypto.randomUUID(), bytes: Buffer.byteLength(body) };
+    const entry: Entry = { body, id: alertIdOf(body) ?? crypto.randomUUID(), bytes: Buffer.byteLength(body), originNs };
     if (!this.#makeRoom(t, entry.bytes)) return this.#drop(t);
     t.queue.push(entry);
     this.#entries++;
     this.#bytes += entry.bytes;
+    t.bytes += entry.bytes;
     this.#pump(t);
   }
 
@@ -183,7 +209,7 @@ export class CallbackSink implements AlertSink {
       } catch {
         parsed = undefined;
       }
-      t = { url: parsed, safe: safeUrl(url), queue: [], inFlight: 0, stats: { delivered: 0, failed: 0, dropped: 0 }, lastFailWarn: 0, lastDropWarn: 0, unloggedDrops: 0 };
+      t = { url: parsed, safe: safeUrl(url), queue: [], inFlight: 0, bytes: 0, stats: { delivered: 0, failed: 0, dropped: 0 }, lastFailWarn: 0, lastDropWarn: 0, unloggedDrops: 0 };
       this.#targets.set(url, t);
     }
     return t;
@@ -202,6 +228,7 @@ export class CallbackSink implements AlertSink {
       const old = biggest.queue.shift() as Entry;
       this.#entries--;
       this.#bytes -= old.bytes;
+      biggest.bytes -= old.bytes;
       this.#drop(biggest);
     }
     return true;
@@ -240,6 +267,7 @@ export class CallbackSink implements AlertSink {
         t.inFlight--;
         this.#entries--;
         this.#bytes -= entry.bytes;
+        t.bytes -= entry.bytes;
         this.#pump(t);
         if (this.#isIdle()) for (const resolve of this.#idle) resolve();
       });
@@ -273,6 +301,7 @@ export class CallbackSink implements AlertSink {
         );
         if (res.status >= 200 && res.status < 300) {
           this.#count(t, 'delivered');
+          o.latency?.(secondsSince(entry.originNs));
           return;
         }
         last = { code: `HTTP ${res.status}`, cause: 'the receiver answered with an error' };
@@ -324,6 +353,7 @@ export class CallbackSink implements AlertSink {
           this.#count(t, 'failed');
           this.#entries--;
           this.#bytes -= e.bytes;
+          t.bytes -= e.bytes;
         }
         abandoned += t.queue.length;
         t.queue = [];
@@ -341,4 +371,5 @@ export class CallbackSink implements AlertSink {
   }
 }
 
-export const callbackSinkFactory: SinkFactory = (ctx) => new CallbackSink({ log: ctx.log, ...ctx.callback });
+export const callbackSinkFactory: SinkFactory = (ctx) =>
+  new CallbackSink({ log: ctx.log, ...(ctx.deliveryLatency !== undefined ? { latency: ctx.deliveryLatency('callbacks') } : {}), ...ctx.callback });

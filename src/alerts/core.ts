@@ -18,7 +18,8 @@ import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts'
 
 /** Where built alerts go: every sink that takes them. */
 export interface AlertOutput {
-  emit(line: string, traps: readonly TrapContext[]): void;
+  /** `originNs`: the kernel event's timestamp (CLOCK_MONOTONIC), or now when omitted (sink.ts). */
+  emit(line: string, traps: readonly TrapContext[], originNs?: bigint): void;
   flush(): void;
 }
 
@@ -29,12 +30,12 @@ export class Fanout implements AlertOutput {
   }
 
   /** Gives `line` its alert-id and hands it to every sink that takes one of `traps`. */
-  emit(json: string, traps: readonly TrapContext[]): void {
+  emit(json: string, traps: readonly TrapContext[], originNs: bigint = process.hrtime.bigint()): void {
     const line = addAlertId(json);
     for (const sink of this.sinks) {
       const mine = traps.filter((t) => sink.takes(t));
       if (mine.length > 0 || (traps.length === 0 && sink.takes(null))) {
-        sink.push(line, mine);
+        sink.push(line, mine, originNs);
       }
     }
   }

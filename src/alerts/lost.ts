@@ -38,6 +38,9 @@ export interface EventsLostAlert {
   unattributed: number;
 }
 
+/** How every events-lost alert line begins (JSON.stringify keeps buildLostAlert's key order). */
+export const EVENTS_LOST_PREFIX = '{"kive-alert-version":"v1","kive-alert-type":"events-lost"';
+
 export interface FileLoss {
   key: FileKey;
   /** The traps watching the file now (empty if it was disarmed since). */

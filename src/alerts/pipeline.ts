@@ -46,7 +46,7 @@ export class AlertPipeline {
       for (const trap of traps) {
         const line = serializeAlert(trap, event, process, env, time);
         this.alerts++;
-        out.emit(line, [trap]);
+        out.emit(line, [trap], event.tsNs);
       }
     }
     out.flush();

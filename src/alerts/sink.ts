@@ -40,9 +40,12 @@ export interface AlertSink {
   takes(trap: TrapContext | null): boolean;
   /**
    * One alert, serialized (no newline), for `traps`: the traps it is about that this
-   * sink takes (possibly none, when takes(null) is true). Never throws, never blocks.
+   * sink takes (possibly none, when takes(null) is true). `originNs`: when the alert's
+   * story began on the CLOCK_MONOTONIC scale of process.hrtime.bigint(): the kernel
+   * event's timestamp for an access alert, the time it was built for the others. A sink
+   * that reports delivery latency measures from it. Never throws, never blocks.
    */
-  push(line: string, traps: readonly TrapContext[]): void;
+  push(line: string, traps: readonly TrapContext[], originNs: bigint): void;
   /** End of a batch: a sink may write what it buffered in one go. */
   flush(): void;
   /** Stops intake; delivers what it holds for at most `graceMs`; the final outcomes. */
@@ -59,6 +62,18 @@ export interface SinkContext {
   onStdoutClosed?: () => void;
   /** Options for the HTTP callback sink (callback.ts). */
   callback?: import('./callback.ts').CallbackOptions;
+  /** Records Kubernetes Events (the operator's loader); without it there is no Events sink. */
+  recorder?: import('./k8s-events.ts').AlertEventRecorder;
+  /** Where a sink reports each alert's delivery latency, in seconds (metrics); per sink name. */
+  deliveryLatency?: (sink: string) => LatencyObserver;
+}
+
+/** Takes one delivered alert's latency in seconds. */
+export type LatencyObserver = (seconds: number) => void;
+
+/** Seconds from `originNs` (see AlertSink.push) to now. */
+export function secondsSince(originNs: bigint): number {
+  return Number(process.hrtime.bigint() - originNs) / 1e9;
 }
 
 /** Builds a sink for this process, or `undefined` when it has nothing to do here. */

@@ -20,7 +20,7 @@
 import { writeSync } from 'node:fs';
 import { closeFd, dupNonBlocking, whenWritable, type WritableWait } from './fd.ts';
 import type { TrapContext } from './build.ts';
-import type { AlertSink, SinkFactory, SinkLogger, SinkOutcomes } from './sink.ts';
+import type { AlertSink, LatencyObserver, SinkFactory, SinkLogger, SinkOutcomes } from './sink.ts';
 
 export interface StdoutSinkOptions {
   /** Bytes waiting for a slow reader before batches are dropped; default 8 MiB. */
@@ -28,6 +28,8 @@ export interface StdoutSinkOptions {
   log?: SinkLogger;
   /** Called once when the reader has gone away (EPIPE). */
   onClosed?: () => void;
+  /** Told each delivered line's latency: from its origin (push) to write(2) accepting its newline. */
+  latency?: LatencyObserver;
 }
 
 export const DEFAULT_STDOUT_BUFFER_BYTES = 8 * 1024 * 1024;
@@ -40,6 +42,8 @@ interface Chunk {
   lines: number;
   /** Lines of `buf` whose newline has been written. */
   delivered: number;
+  /** Each line's origin (AlertSink.push), kept only when latency is observed. */
+  origins: bigint[] | undefined;
 }
 
 /** Where finished alert lines go (StdoutSink; tests pass a plain object). */
@@ -56,7 +60,9 @@ export class StdoutSink implements AlertLineSink, AlertSink {
   readonly #max: number;
   readonly #log: SinkLogger | undefined;
   readonly #onClosed: (() => void) | undefined;
+  readonly #latency: LatencyObserver | undefined;
   #pending: string[] = [];
+  #pendingOrigins: bigint[] = [];
   #queue: Chunk[] = [];
   #queuedBytes = 0;
   #wait: WritableWait | undefined;
@@ -72,6 +78,7 @@ export class StdoutSink implements AlertLineSink, AlertSink {
     this.#max = options.maxBufferedBytes ?? DEFAULT_STDOUT_BUFFER_BYTES;
     this.#log = options.log;
     this.#onClosed = options.onClosed;
+    this.#latency = options.latency;
     this.#fd = dupNonBlocking(fd);
     if (this.#fd < 0) this.#fail(new Error('stdout is not open'), 'EBADF');
   }
@@ -81,14 +88,15 @@ export class StdoutSink implements AlertLineSink, AlertSink {
     return true;
   }
 
-  push(line: string, _traps: readonly TrapContext[]): void {
-    this.pushLine(line);
+  push(line: string, _traps: readonly TrapContext[], originNs?: bigint): void {
+    this.pushLine(line, originNs);
   }
 
   /** Queues one alert, serialized by the caller (no newline); written at the next flush(). */
-  pushLine(json: string): void {
+  pushLine(json: string, originNs?: bigint): void {
     this.given++;
     this.#pending.push(json);
+    if (this.#latency !== undefined) this.#pendingOrigins.push(originNs ?? process.hrtime.bigint());
   }
 
   /** Hands every queued line to the kernel with one write, or buffers or drops them. */
@@ -96,6 +104,8 @@ export class StdoutSink implements AlertLineSink, AlertSink {
     const lines = this.#pending;
     if (lines.length === 0) return;
     this.#pending = [];
+    const origins = this.#latency !== undefined ? this.#pendingOrigins : undefined;
+    if (origins !== undefined) this.#pendingOrigins = [];
     if (this.#broken || this.#closed) {
       this.outcomes.failed += lines.length;
       return;
@@ -111,7 +121,7 @@ export class StdoutSink implements AlertLineSink, AlertSink {
       this.#log?.warn({ dropped: this.#episodeDrops, droppedTotal: this.outcomes.dropped }, 'stdout caught up; alerts were dropped while it lagged');
       this.#episodeDrops = -1;
     }
-    this.#queue.push({ buf, offset: 0, lines: lines.length, delivered: 0 });
+    this.#queue.push({ buf, offset: 0, lines: lines.length, delivered: 0, origins });
     this.#queuedBytes += buf.length;
     if (this.#wait === undefined) this.#pump();
   }
@@ -181,6 +191,10 @@ export class StdoutSink implements AlertLineSink, AlertSink {
     const end = chunk.offset + n;
     for (let i = chunk.buf.indexOf(NEWLINE, chunk.offset); i !== -1 && i < end; i = chunk.buf.indexOf(NEWLINE, i + 1)) newlines++;
     chunk.offset = end;
+    if (newlines > 0 && chunk.origins !== undefined && this.#latency !== undefined) {
+      const now = process.hrtime.bigint();
+      for (let i = chunk.delivered; i < chunk.delivered + newlines; i++) this.#latency(Number(now - (chunk.origins[i] as bigint)) / 1e9);
+    }
     chunk.delivered += newlines;
     this.outcomes.delivered += newlines;
     this.#queuedBytes -= n;
@@ -248,4 +262,5 @@ export const stdoutSinkFactory: SinkFactory = (ctx) =>
     log: ctx.log,
     ...(ctx.stdoutBufferBytes !== undefined ? { maxBufferedBytes: ctx.stdoutBufferBytes } : {}),
     ...(ctx.onStdoutClosed !== undefined ? { onClosed: ctx.onStdoutClosed } : {}),
+    ...(ctx.deliveryLatency !== undefined ? { latency: ctx.deliveryLatency('stdout') } : {}),
   });

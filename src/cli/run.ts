@@ -83,6 +83,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     sinks: {
       ...(opts.stdoutBufferBytes !== undefined ? { stdoutBufferBytes: opts.stdoutBufferBytes } : {}),
       callback,
+      ...(metrics ? { deliveryLatency: (sink: string) => metrics.deliveryLatency(sink) } : {}),
       onStdoutClosed: () => {
         if (hasCallbacks) log.warn({}, 'still monitoring: alerts keep going to the traps\' callbacks');
         else stdoutGone();
@@ -99,7 +100,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     if (metrics && opts.metricsAddress) {
       // Not ready until every trap is armed and the program attached and consuming.
       readiness.set('monitoring', false);
-      for (const sink of alerting.fanout.sinks) metrics.trackSink(sink.name, () => sink.outcomes);
+      metrics.trackSinks(alerting.fanout.sinks);
       untrackKernel = metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS));
       server = await startMetricsServer(opts.metricsAddress, metrics, readiness);
       log.info({ address: `${server.address.host}:${server.address.port}` }, 'metrics endpoint listening');

@@ -78,7 +78,7 @@ export function trapContextOf(data: KiveData): TrapContext {
     path: s.path ?? '',
     metadata: s.metadata,
     callback: s.callback,
-    pod: { name: s.podName, namespace: s.podNamespace },
+    pod: { name: s.podName, namespace: s.podNamespace, uid: s.podUid },
     container: { id: s.containerId, name: s.containerName },
     nodeName: s.nodeName,
   });

@@ -5,6 +5,10 @@
 //  - rate limiting: a token bucket per involved object (burst 25, then one per 5 min,
 //    client-go's spam filter defaults); what it refuses is counted in `dropped`;
 //  - bounded memory: the aggregation cache keeps the newest 4096 keys.
+// Each record() ends in one outcome (`created`, `aggregated`, `rate-limited`, `failed`),
+// counted here and, if asked, reported to the caller; the message may be a function,
+// called only once the rate limit has let the Event through (hot callers pay nothing
+// for what is refused).
 // Recording never throws and never blocks the caller: writes run in the background,
 // one at a time per key, and a failure is logged (and counted) once per write.
 // Generic: knows nothing of Kive's kinds.
@@ -23,6 +27,9 @@ export interface ObjectReference {
 }
 
 export type EventType = 'Normal' | 'Warning';
+
+/** What became of one record(): a new Event, a count raised, refused by the rate limit, or a write that failed. */
+export type RecordOutcome = 'created' | 'aggregated' | 'rate-limited' | 'failed';
 
 export interface EventRecorderOptions {
   client: Requester;
@@ -60,6 +67,10 @@ export class EventRecorder {
   dropped = 0;
   /** Writes the API server refused or did not answer. */
   failed = 0;
+  /** New Events written. */
+  created = 0;
+  /** Repeats written as a raised count on an existing Event. */
+  aggregated = 0;
 
   constructor(opts: EventRecorderOptions) {
     this.#o = { burst: 25, refillMs: 300_000, cacheSize: 4096, ...opts };
@@ -67,13 +78,20 @@ export class EventRecorder {
     this.#log = (opts.logger ?? defaultLogger()).child({ component: 'events' });
   }
 
-  record(obj: ObjectReference, type: EventType, reason: string, message: string): void {
+  /**
+   * Records an Event on `obj` in the background. `message` may be a function, called only
+   * when the rate limit lets the Event through; `done` is told the outcome (at once for
+   * `rate-limited`, after the write otherwise). Never throws.
+   */
+  record(obj: ObjectReference, type: EventType, reason: string, message: string | (() => string), done?: (outcome: RecordOutcome) => void): void {
     const objKey = `${obj.apiVersion}/${obj.kind}/${obj.namespace ?? ''}/${obj.name}/${obj.uid ?? ''}`;
     if (!this.#take(objKey)) {
       this.dropped++;
+      done?.('rate-limited');
       return;
     }
-    const msg = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
+    const text = typeof message === 'string' ? message : message();
+    const msg = text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 3)}...` : text;
     const key = `${objKey}\0${type}\0${reason}\0${msg}`;
     const now = new Date(this.#clock.now()).toISOString();
     let agg = this.#cache.get(key);
@@ -88,7 +106,10 @@ export class EventRecorder {
     this.#cache.set(key, agg);
     const a = agg;
     const count = a.count;
-    const write = a.last.then(() => this.#write(a, obj, type, reason, msg, count, now));
+    const write = a.last.then(() => this.#write(a, obj, type, reason, msg, count, now)).then((outcome) => {
+      this[outcome]++;
+      done?.(outcome);
+    });
     a.last = write;
     this.#pending.add(write);
     void write.finally(() => this.#pending.delete(write));
@@ -112,13 +133,13 @@ export class EventRecorder {
     return true;
   }
 
-  async #write(a: Aggregate, obj: ObjectReference, type: EventType, reason: string, message: string, count: number, now: string): Promise<void> {
+  async #write(a: Aggregate, obj: ObjectReference, type: EventType, reason: string, message: string, count: number, now: string): Promise<'created' | 'aggregated' | 'failed'> {
     const path = `/api/v1/namespaces/${encodeURIComponent(a.namespace)}/events`;
     try {
       if (count > 1) {
         try {
           await this.#o.client.request({ method: 'PATCH', path: `${path}/${a.name}`, contentType: 'application/merge-patch+json', body: { count, lastTimestamp: now } });
-          return;
+          return 'aggregated';
         } catch (err) {
           if (!isNotFound(err)) throw err; // expired (the API server's event TTL): create it anew
         }
@@ -143,9 +164,10 @@ export class EventRecorder {
           ...(this.#o.host ? { reportingInstance: this.#o.host } : {}),
         },
       });
+      return 'created';
     } catch (err) {
-      this.failed++;
       this.#log.warn({ reason, object: `${obj.kind} ${a.namespace}/${obj.name}`, err: errorText(err) }, 'could not record a Kubernetes Event');
+      return 'failed';
     }
   }
 }

@@ -9,7 +9,23 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerMetrics, ReconcileOutcome } from '../k8s/controller.ts';
 import type { LeaderMetrics } from '../k8s/leader.ts';
-import type { SinkOutcomes } from '../alerts/sink.ts';
+import { CallbackSink } from '../alerts/callback.ts';
+import type { AlertSink, LatencyObserver, SinkOutcomes } from '../alerts/sink.ts';
+
+/** A recorder's counts (src/k8s/events.ts EventRecorder satisfies it). */
+export interface EventCounts {
+  readonly created: number;
+  readonly aggregated: number;
+  /** Refused by the rate limit. */
+  readonly dropped: number;
+  readonly failed: number;
+}
+
+/** Callback queue fill per destination (CallbackSink.queuedPerDestination). */
+export type QueueSource = () => ReadonlyMap<string, { entries: number; bytes: number }>;
+
+/** Upper bounds of the delivery latency histogram, seconds: sub-millisecond stdout up to callbacks retried for minutes. */
+export const DELIVERY_LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
 
 /** What a loaded eBPF program exposes to metrics (FileMonitor satisfies it). */
 export interface KernelSource {
@@ -33,6 +49,9 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
   readonly #kernels = new Set<KernelSource>();
   readonly #sinks = new Set<{ sink: string; outcomes: () => SinkOutcomes }>();
   readonly #queues = new Set<{ controller: string; depth: () => number }>();
+  readonly #callbackQueues = new Set<QueueSource>();
+  readonly #recorders = new Set<{ recorder: string; counts: EventCounts }>();
+  readonly #latency: Histogram<'sink'>;
   readonly #reconciles: Counter<'controller' | 'result'>;
   readonly #reconcileSeconds: Histogram<'controller'>;
   readonly #reconcileErrors: Counter<'controller'>;
@@ -45,6 +64,43 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
     const kernels = this.#kernels;
     const sinks = this.#sinks;
     const queues = this.#queues;
+    const callbackQueues = this.#callbackQueues;
+    const recorders = this.#recorders;
+    // Summed over sources: two callback sinks (two loaders in one process) naming one destination are one series.
+    const callbackFill = (what: 'entries' | 'bytes') =>
+      function (this: Gauge<'destination'>) {
+        this.reset();
+        const sum = new Map<string, number>();
+        for (const q of callbackQueues) for (const [d, v] of q()) sum.set(d, (sum.get(d) ?? 0) + v[what]);
+        for (const [destination, v] of sum) this.set({ destination }, v);
+      };
+    new Gauge({
+      name: 'kive_callback_queue_alerts',
+      help: 'Callback alerts queued or in flight, per destination (the URL without credentials or query)',
+      labelNames: ['destination'],
+      registers,
+      collect: callbackFill('entries'),
+    });
+    new Gauge({
+      name: 'kive_callback_queue_bytes',
+      help: 'Bytes of the callback alerts queued or in flight, per destination (the URL without credentials or query)',
+      labelNames: ['destination'],
+      registers,
+      collect: callbackFill('bytes'),
+    });
+    new Counter({
+      name: 'kive_k8s_events_total',
+      help: 'Kubernetes Events recorded, per recorder (policies: KivePolicy life cycle; alerts: FileAccessed on pods) by result (created, aggregated into an existing Event\'s count, rate_limited, failed)',
+      labelNames: ['recorder', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of recorders) {
+          const c = r.counts;
+          for (const [result, n] of [['created', c.created], ['aggregated', c.aggregated], ['rate_limited', c.dropped], ['failed', c.failed]] as const) this.inc({ recorder: r.recorder, result }, n);
+        }
+      },
+    });
     // Mirrors of counters kept elsewhere: reset and set to the source's value on each scrape.
     new Counter({
       name: 'kive_kernel_events_total',
@@ -127,6 +183,29 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
     });
     this.#leader = new Gauge({ name: 'kive_leader', help: '1 while this process holds the Lease, else 0', labelNames: ['lease'], registers });
     this.#alerts = new Counter({ name: 'kive_alerts_total', help: 'File access alerts built, per policy name', labelNames: ['policy'], registers });
+    this.#latency = new Histogram({
+      name: 'kive_alert_delivery_latency_seconds',
+      help:
+        'Per sink, time from the kernel event\'s timestamp (CLOCK_MONOTONIC; events-lost and file-change alerts: from when the alert was built) to delivery: ' +
+        'stdout: write(2) accepted the line\'s newline; callbacks: the 2xx answer (retries included); k8s-events: the API server took the Event',
+      labelNames: ['sink'],
+      buckets: DELIVERY_LATENCY_BUCKETS,
+      registers,
+    });
+  }
+
+  /** The observer a sink reports its delivered alerts' latency to (one labelled child: no per-alert lookup). */
+  deliveryLatency(sink: string): LatencyObserver {
+    const child = this.#latency.labels({ sink });
+    return (seconds) => child.observe(seconds);
+  }
+
+  trackCallbackQueue(source: QueueSource): Remove {
+    return track(this.#callbackQueues, source);
+  }
+
+  trackEventRecorder(recorder: string, counts: EventCounts): Remove {
+    return track(this.#recorders, { recorder, counts });
   }
 
   observeReconcile(controller: string, result: ReconcileOutcome, seconds: number): void {
@@ -152,6 +231,15 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
 
   trackSink(sink: string, outcomes: () => SinkOutcomes): Remove {
     return track(this.#sinks, { sink, outcomes });
+  }
+
+  /** Every sink's outcomes, and the callback sink's queue per destination. */
+  trackSinks(sinks: readonly AlertSink[]): Remove {
+    const offs = sinks.map((s) => this.trackSink(s.name, () => s.outcomes));
+    for (const s of sinks) if (s instanceof CallbackSink) offs.push(this.trackCallbackQueue(() => s.queuedPerDestination()));
+    return () => {
+      for (const off of offs) off();
+    };
   }
 
   countAlert(policy: string): void {

@@ -146,6 +146,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   });
   opts.readiness?.set('discover informers synced', false);
   const events = new EventRecorder({ client, component: 'kive', host: opts.nodeName, logger: log });
+  const untrackEvents = opts.metrics?.trackEventRecorder('policies', events);
   const controller: Controller = new Controller({
     name: 'discover',
     logger: log,
@@ -180,6 +181,7 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   return async () => {
     await controller.stop();
     await events.flush();
+    untrackEvents?.();
     watches.close();
     await Promise.all([pods.stop(), data.stop()]);
     cri?.close();
@@ -215,7 +217,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     }),
   });
   let alerting: Alerting | undefined;
-  const untrack = opts.metrics ? [opts.metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS))] : [];
+  const alertEvents = new EventRecorder({ client, component: 'kive', host: opts.nodeName, logger: log });
+  const untrack = opts.metrics ? [opts.metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS)), opts.metrics.trackEventRecorder('alerts', alertEvents)] : [];
   try {
     controller.watch(data);
     controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
@@ -233,10 +236,15 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       losses: monitor,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
       log,
-      sinks: { stdoutFd: opts.alertsFd ?? 1 },
+      sinks: {
+        stdoutFd: opts.alertsFd ?? 1,
+        // FileAccessed Events on the pods (src/alerts/k8s-events.ts); its own recorder, so its counts are its own.
+        recorder: alertEvents,
+        ...(opts.metrics ? { deliveryLatency: (sink: string) => opts.metrics!.deliveryLatency(sink) } : {}),
+      },
     });
     alerting = live;
-    if (opts.metrics) for (const sink of live.fanout.sinks) untrack.push(opts.metrics.trackSink(sink.name, () => sink.outcomes));
+    if (opts.metrics) untrack.push(opts.metrics.trackSinks(live.fanout.sinks));
     monitor.start((events) => live.pipeline.handle(events));
     live.losses.start();
     controller.start();

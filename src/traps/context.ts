@@ -10,7 +10,7 @@ export interface TrapContextSource {
   path: string;
   metadata?: Readonly<Record<string, string>> | undefined;
   callback?: string | undefined;
-  pod?: { name?: string | undefined; namespace?: string | undefined } | undefined;
+  pod?: { name?: string | undefined; namespace?: string | undefined; uid?: string | undefined } | undefined;
   container?: { id?: string | undefined; name?: string | undefined } | undefined;
   /** The node of the container, when the source knows it. */
   nodeName?: string | undefined;
@@ -25,6 +25,7 @@ export function trapContext(s: TrapContextSource): TrapContext {
     podNamespace: s.pod?.namespace ?? '',
     containerId: s.container?.id ?? '',
     containerName: s.container?.name ?? '',
+    ...(s.pod?.uid ? { podUid: s.pod.uid } : {}),
     ...(s.callback ? { callback: s.callback } : {}),
     ...(s.nodeName ? { nodeName: s.nodeName } : {}),
   };

@@ -104,12 +104,18 @@ test('startAlerting: kernel events, file changes and losses reach every register
   assert.equal(await alerting.close(1), totals, 'close twice: the same result, sinks closed once');
 });
 
-test('the registry has stdout and the HTTP callback, each behind the AlertSink interface', async () => {
-  const sinks = SINKS.map((make) => make({ log: { info() {}, warn() {}, error() {} }, stdoutFd: 2 }));
+test('the registry has stdout, the HTTP callback and (with a recorder only) Kubernetes Events, each behind the AlertSink interface', async () => {
+  const log = { info() {}, warn() {}, error() {} };
+  // `kive run` has no recorder: no Events sink.
+  assert.deepEqual(SINKS.map((make) => make({ log, stdoutFd: 2 })?.name), ['stdout', 'callbacks', undefined]);
+  const sinks = SINKS.map((make) => make({ log, stdoutFd: 2, recorder: { record() {} } }));
   assert.deepEqual(
     sinks.map((s) => s?.name),
-    ['stdout', 'callbacks'],
+    ['stdout', 'callbacks', 'k8s-events'],
   );
+  assert.equal(sinks[2]!.takes(null), false);
+  assert.equal(sinks[2]!.takes(trap('/a')), false, 'no pod, no Event');
+  assert.equal(sinks[2]!.takes({ ...trap('/a'), podName: 'web', podNamespace: 'default' }), true);
   const [stdout, callbacks] = sinks as AlertSink[];
   assert.equal(stdout!.takes(null), true);
   assert.equal(callbacks!.takes(null), false);

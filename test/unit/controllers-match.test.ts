@@ -120,6 +120,7 @@ test('KiveData round trip: exact inode past 2^53, and the trap context alerts ne
     podNamespace: 'default',
     containerId: 'containerd://aaa',
     containerName: 'nginx',
+    podUid: 'uid-1',
     nodeName: 'n1',
   });
   assert.equal(data.metadata.labels?.['kivebpf.san7o.github.io/kernel-id'], 'k-1');
