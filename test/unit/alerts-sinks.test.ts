@@ -250,3 +250,25 @@ test('callback: close() is bounded even if a fetch ignores its abort signal, and
   assert.deepEqual(out, { delivered: 0, dropped: 0, failed: 2 });
   assert.equal(calls, 2, 'no retry storm during shutdown: the failed one waits out its backoff');
 });
+
+test('the stdout and callback sinks report each delivered alert\'s latency from its origin', async () => {
+  const seen: Record<string, number[]> = { stdout: [], callbacks: [] };
+  const ctx = { log: { info() {}, warn() {}, error() {} }, deliveryLatency: (name: string) => (s: number) => void seen[name]!.push(s) };
+  const p = pipe();
+  const stdout = new StdoutSink(p.writeFd, { latency: ctx.deliveryLatency('stdout') });
+  const origin = process.hrtime.bigint() - 5_000_000n; // 5 ms ago, as a kernel timestamp would be
+  stdout.push('{"a":1}', [], origin);
+  stdout.push('{"a":2}', [], origin);
+  stdout.flush();
+  await stdout.drained();
+  await stdout.close(0);
+  assert.equal(seen.stdout!.length, 2);
+  assert.ok(seen.stdout!.every((s) => s >= 0.005 && s < 5), String(seen.stdout));
+  assert.equal(p.read().toString(), '{"a":1}\n{"a":2}\n');
+  p.cleanup();
+  const cb = new CallbackSink({ post: async () => ({ status: 200, retryAfter: undefined }), latency: ctx.deliveryLatency('callbacks') });
+  cb.push('{"b":1}', [{ policyName: 'p', path: '/x', customMetadata: {}, podName: '', podNamespace: '', containerId: '', containerName: '', callback: 'http://h/x' }], origin);
+  await cb.close(1_000);
+  assert.equal(seen.callbacks!.length, 1);
+  assert.ok(seen.callbacks![0]! >= 0.005);
+});

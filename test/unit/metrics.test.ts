@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Controller, TerminalError } from '../../src/k8s/controller.ts';
 import { formatText, parseLogFormat } from '../../src/log.ts';
+import { readFileSync } from 'node:fs';
+import { CallbackSink } from '../../src/alerts/callback.ts';
 import { KiveMetrics } from '../../src/metrics/metrics.ts';
 import { parseListenAddress, Readiness, startMetricsServer } from '../../src/metrics/server.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
@@ -113,4 +115,58 @@ test('a retried 409 conflict is logged as info, other failures as errors', async
   await c.stop();
   const retries = lines.filter((l) => /409|retrying/.test(l.msg));
   assert.deepEqual(retries.map((l) => l.level), ['info', 'error'], JSON.stringify(lines));
+});
+
+test('delivery latency per sink, callback queue per destination and the Event recorders, as a Prometheus parser reads them', async () => {
+  const m = new KiveMetrics({ processMetrics: false });
+  const stdout = m.deliveryLatency('stdout');
+  for (const s of [0.0004, 0.003, 0.003, 0.015]) stdout(s);
+  m.deliveryLatency('callbacks')(2);
+  // A real callback sink whose receiver has not answered yet: what it holds is the queue.
+  const answers: Array<() => void> = [];
+  const sink = new CallbackSink({ post: () => new Promise((resolve) => answers.push(() => resolve({ status: 204, retryAfter: undefined }))), concurrencyPerUrl: 1 });
+  const off = m.trackSinks([sink]);
+  sink.send('https://hooks.example/a?token=secret', '{"n":1}');
+  sink.send('https://hooks.example/a', '{"n":22}');
+  sink.send('https://user:pw@hooks.example/a', '{"n":4444}'); // refused (credentials): never queued
+  sink.send('http://other.example/b', '{"n":333}');
+  const counts = { created: 3, aggregated: 5, dropped: 2, failed: 1 };
+  m.trackEventRecorder('alerts', counts);
+  let s = parsePrometheus(await m.registry.metrics());
+  assert.equal(sampleValue(s, 'kive_alert_delivery_latency_seconds_count', { sink: 'stdout' }), 4);
+  assert.equal(sampleValue(s, 'kive_alert_delivery_latency_seconds_bucket', { sink: 'stdout', le: '0.0005' }), 1);
+  assert.equal(sampleValue(s, 'kive_alert_delivery_latency_seconds_bucket', { sink: 'stdout', le: '0.005' }), 3);
+  assert.equal(sampleValue(s, 'kive_alert_delivery_latency_seconds_bucket', { sink: 'stdout', le: '0.02' }), 4);
+  assert.ok(Math.abs(sampleValue(s, 'kive_alert_delivery_latency_seconds_sum', { sink: 'stdout' })! - 0.0214) < 1e-9);
+  assert.equal(sampleValue(s, 'kive_alert_delivery_latency_seconds_count', { sink: 'callbacks' }), 1);
+  // Credentials and query never reach a label; the two spellings of one destination are one series.
+  assert.equal(sampleValue(s, 'kive_callback_queue_alerts', { destination: 'https://hooks.example/a' }), 2);
+  assert.equal(sampleValue(s, 'kive_callback_queue_bytes', { destination: 'https://hooks.example/a' }), 7 + 8);
+  assert.equal(sampleValue(s, 'kive_callback_queue_alerts', { destination: 'http://other.example/b' }), 1);
+  assert.ok(!s.some((x) => Object.values(x.labels).some((v) => /secret|pw/.test(v))));
+  for (const [result, n] of [['created', 3], ['aggregated', 5], ['rate_limited', 2], ['failed', 1]] as const) {
+    assert.equal(sampleValue(s, 'kive_k8s_events_total', { recorder: 'alerts', result }), n, result);
+  }
+  counts.created = 4;
+  while (answers.length > 0 || sink.queued.entries > 0) {
+    answers.splice(0).forEach((a) => a());
+    await new Promise((r) => setImmediate(r));
+  }
+  s = parsePrometheus(await m.registry.metrics());
+  assert.equal(sampleValue(s, 'kive_callback_queue_alerts', { destination: 'https://hooks.example/a' }), 0);
+  assert.equal(sampleValue(s, 'kive_callback_queue_bytes', { destination: 'http://other.example/b' }), 0);
+  assert.equal(sampleValue(s, 'kive_sink_alerts_total', { sink: 'callbacks', outcome: 'delivered' }), 3);
+  assert.equal(sampleValue(s, 'kive_k8s_events_total', { recorder: 'alerts', result: 'created' }), 4);
+  off();
+  s = parsePrometheus(await m.registry.metrics());
+  assert.equal(sampleValue(s, 'kive_callback_queue_alerts', { destination: 'https://hooks.example/a' }), undefined, 'an untracked sink is not read');
+  await sink.close(0);
+});
+
+test('docs/metrics.md lists every metric the registry serves, and no other', async () => {
+  const m = new KiveMetrics({ processMetrics: false });
+  const served = (await m.registry.getMetricsAsJSON()).map((x) => x.name).sort();
+  const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+  const listed = [...doc.matchAll(/^\| `(kive_[a-z0-9_]+)` \|/gm)].map((x) => x[1]!).sort();
+  assert.deepEqual(listed, served);
 });
