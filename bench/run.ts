@@ -1,12 +1,13 @@
 // `make bench`: every benchmark of docs/performance.md in one run, printed as the
 // markdown tables that file holds: the overhead table on the host and inside each QEMU
-// guest of the kernel matrix, then the host's event-path and alert benchmarks. Not a
+// guest of the kernel matrix, then the host's event-path and alert benchmarks (stdout and
+// callback throughput, access-to-alert latency). Not a
 // test: nothing asserts a time, and `make test` does not run it. Needs root.
 //
 //   node bench/run.ts [--quick] [--no-guests]
 
 import { release } from 'node:os';
-import { benchAlerts } from './alerts.ts';
+import { benchAlerts, benchCallbacks, benchLatency } from './alerts.ts';
 import { measureEvents } from './events.ts';
 import { BEFORE_REV, floodTables, measureFlood, measureUnmonitored } from './flood.ts';
 import { benchGuests } from './guests.ts';
@@ -41,6 +42,20 @@ console.log('\n## Alerts written to stdout (a pipe read by another process)\n');
 console.log('| alerts | bytes each | lost | pre-serialized lines/s (baseline) | alerts/s | time ratio to baseline |');
 console.log('|---|---|---|---|---|---|');
 console.log(`| ${fmt(a.alerts)} | ${a.lineBytes} | ${a.lost} | ${fmt(a.baselinePerSec)} | ${fmt(a.alertsPerSec)} | ${a.ratio} |`);
+
+const cb = await benchCallbacks(quick ? 5_000 : 20_000);
+console.log('\n## Alerts POSTed to a callback receiver on 127.0.0.1 (another process)\n');
+console.log('| alerts | delivered | raw POST loop/s (baseline) | alerts/s | time ratio to baseline |');
+console.log('|---|---|---|---|---|');
+console.log(`| ${fmt(cb.alerts)} | ${fmt(cb.delivered)} | ${fmt(cb.baselinePerSec)} | ${fmt(cb.alertsPerSec)} | ${cb.ratio} |`);
+
+console.log('\n## Access-to-alert latency: one open(2) every 5 ms, to the line read / the POST received\n');
+console.log('| sink | alerts | p50 ms | p99 ms | max ms |');
+console.log('|---|---|---|---|---|');
+for (const sink of ['stdout', 'callbacks'] as const) {
+  const l = await benchLatency(quick ? 500 : 2_000, sink);
+  console.log(`| ${l.sink} | ${fmt(l.alerts)} | ${l.p50Ms} | ${l.p99Ms} | ${l.maxMs} |`);
+}
 
 const opens = quick ? 100_000 : 500_000;
 const floods = [await measureFlood(true, opens), await measureFlood(false, opens)];
