@@ -83,6 +83,41 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.equal(status.armedTraps, 1);
   });
 
+  test('an alert is a FileAccessed Event on the pod, in the pod\'s namespace; the same access again raises its count', async () => {
+    const c = containers[0]!;
+    const pod = (await env.client.request({ method: 'GET', path: '/api/v1/namespaces/default/pods/web-1' })) as { metadata: { uid: string } };
+    const accessEvents = async () =>
+      ((await env.client.request({ method: 'GET', path: '/api/v1/namespaces/default/events', query: { fieldSelector: 'involvedObject.kind=Pod,involvedObject.name=web-1,reason=FileAccessed' } })) as { items: Array<Record<string, any>> }).items;
+    let seen: unknown[] = [];
+    const first = await until('a FileAccessed Event on pod web-1', async () => {
+      const items = (seen = await accessEvents()).filter((e) => /^\/honey\.txt /.test(e.message));
+      return items.length > 0 ? items : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\nevents: ${JSON.stringify(seen)}`);
+    });
+    assert.equal(first.length, 1, JSON.stringify(first));
+    const ev = first[0]!;
+    assert.equal(ev.type, 'Warning');
+    assert.deepEqual(
+      { kind: ev.involvedObject.kind, name: ev.involvedObject.name, namespace: ev.involvedObject.namespace, uid: ev.involvedObject.uid },
+      { kind: 'Pod', name: 'web-1', namespace: 'default', uid: pod.metadata.uid },
+    );
+    assert.equal(ev.metadata.namespace, 'default', 'the pod\'s own namespace, not the operator\'s');
+    assert.equal(ev.source.component, 'kive');
+    const alert = operators[0]!.alerts.find((a) => a.pod?.name === 'web-1')!;
+    assert.equal(ev.message, `/honey.txt (KivePolicy honey) in container app: open (read) by ${alert.process.binary} (comm cat, uid ${alert.process.uid})`);
+    // The same access by a new process: the same Event, its count raised (a PATCH), not a new Event.
+    const before = ev.count as number;
+    await catInside(c, '/honey.txt');
+    const again = await until('the FileAccessed Event counted again', async () => {
+      const items = (await accessEvents()).filter((e) => e.message === ev.message);
+      return items.length === 1 && items[0]!.count > before ? items[0] : undefined;
+    });
+    assert.ok(again.count >= 2, String(again.count));
+    assert.equal(again.metadata.name, ev.metadata.name);
+    assert.equal((await accessEvents()).filter((e) => e.message === ev.message).length, 1, 'aggregated, not a new Event');
+  });
+
   test('metrics, /healthz and /readyz of the leading operator (parsed by a real Prometheus parser)', async () => {
     const op = operators[0]!;
     const listening = await op.waitForLog((l) => l.msg === 'metrics endpoint listening', 10_000);
@@ -97,6 +132,12 @@ describe('kive operator on a real API server, real containers and the real kerne
     assert.ok(at('kive_trap_map_entries')! >= 1);
     assert.equal(at('kive_trap_map_capacity'), 65536);
     assert.ok(at('kive_sink_alerts_total', { sink: 'stdout', outcome: 'delivered' })! >= 1);
+    assert.ok(at('kive_sink_alerts_total', { sink: 'k8s-events', outcome: 'delivered' })! >= 2, 'the FileAccessed Events');
+    assert.ok(at('kive_alert_delivery_latency_seconds_count', { sink: 'stdout' })! >= 1);
+    assert.ok(at('kive_alert_delivery_latency_seconds_count', { sink: 'k8s-events' })! >= 2);
+    assert.equal(at('kive_k8s_events_total', { recorder: 'alerts', result: 'created' }), 1);
+    assert.ok(at('kive_k8s_events_total', { recorder: 'alerts', result: 'aggregated' })! >= 1);
+    assert.ok(at('kive_k8s_events_total', { recorder: 'policies', result: 'created' })! >= 1, 'TrapArmed');
     assert.equal(at('kive_leader', { lease: `${NS}/${POD_CONTROLLER}` }), 1);
     assert.equal(at('kive_leader', { lease: `${NS}/${loaderLeaseName(kernelId)}` }), 1);
     for (const controller of ['discover', 'loader']) {
