@@ -192,7 +192,7 @@ const srv = http.createServer((req, res) => {
   req.on('end', () => { times.push(process.hrtime.bigint().toString()); res.writeHead(204).end(); });
 });
 srv.listen(0, '127.0.0.1', () => process.stdout.write('port ' + srv.address().port + '\\n'));
-process.stdin.on('end', () => { srv.close(); process.stdout.write(JSON.stringify(times)); process.exit(0); });
+process.stdin.on('end', () => { srv.close(); process.stdout.write(JSON.stringify(times), () => process.exit(0)); });
 process.stdin.resume();`;
   const r = nodeChild(code);
   const port = await new Promise<number>((resolve) => {
