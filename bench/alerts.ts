@@ -312,8 +312,7 @@ export async function benchLatency(accesses = 2_000, sinkName: 'stdout' | 'callb
   const log = { info() {}, warn() {}, error() {} };
   const alerting = startAlerting({
     env: ENV,
-    trapsFor: (e) => (e.ino === key.ino && e.dev === key.dev ? [watched] : []),
-    trapsForKey: () => [],
+    traps: { trapsFor: (k) => (k.ino === key.ino && k.dev === key.dev ? [watched] : []) },
     processes: new ProcessCache(),
     losses: monitor,
     wallClockMs: (ts) => monitor.wallClockMs(ts),
