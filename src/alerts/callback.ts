@@ -9,19 +9,24 @@
 //   delay stdout (nothing here blocks) nor starve the other destinations.
 // - Each alert's `alert-id` (alert-id.ts) is its Idempotency-Key; with a secret, the
 //   exact body is signed: `X-Kive-Signature: sha256=<hex HMAC-SHA256>` (docs/alerts.md).
-// - Every alert ends as delivered, failed or dropped, counted per destination. Drops and
-//   failures are logged with their own rate limits, never a shared one, with exact counts.
-//   URLs are logged without credentials or query.
+// - Every alert ends as delivered, failed, dropped or spooled, counted per destination.
+//   Drops and failures are logged with their own rate limits, never a shared one, with
+//   exact counts. URLs are logged without credentials or query.
+// - With a spool (spool.ts), every queued alert also has a file, removed at its final
+//   outcome; at start the sink re-queues what a previous process left there, through the
+//   same bound as new alerts (the overflow is dropped and counted).
 //
 // Shutdown is bounded: close(graceMs) stops intake and lets queued alerts go out (with
 // their backoff) until the grace period ends; then every request still in flight is
-// aborted and everything still queued counts as failed.
+// aborted, and everything still pending counts as spooled if its file is on disk (the
+// next start delivers it), else as failed.
 
 import { createHmac } from 'node:crypto';
 import { alertIdOf } from './alert-id.ts';
 import type { TrapContext } from './build.ts';
 import { describeError, postOnce, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
 import { secondsSince, type AlertSink, type LatencyObserver, type SinkFactory, type SinkOutcomes } from './sink.ts';
+import type { Spool, SpoolHandle } from './spool.ts';
 
 export interface CallbackLogger {
   warn(obj: object, msg: string): void;
@@ -53,6 +58,13 @@ export interface CallbackOptions {
   random?: () => number;
   /** Told each delivered alert's latency: from its origin (AlertSink.push) to the 2xx answer. */
   latency?: LatencyObserver;
+  /**
+   * Write-ahead spool (spool.ts): queued alerts survive a restart. Its backlog, left by
+   * an earlier process, is queued when the sink is made; the sink closes it.
+   */
+  spool?: Spool;
+  /** At close, how long pending spool writes and removals may take after the grace period. */
+  spoolSettleMs?: number;
 }
 
 export const CALLBACK_DEFAULTS = {
@@ -64,6 +76,7 @@ export const CALLBACK_DEFAULTS = {
   maxQueued: 10_000,
   maxQueuedBytes: 64 * 1024 * 1024,
   concurrencyPerUrl: 4,
+  spoolSettleMs: 500,
 } as const;
 
 interface Entry {
@@ -72,6 +85,8 @@ interface Entry {
   bytes: number;
   /** AlertSink.push's origin, for the latency. */
   originNs: bigint;
+  /** Its spool file, with a spool. */
+  file?: SpoolHandle;
 }
 
 interface Target {
@@ -125,7 +140,7 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
 export class CallbackSink implements AlertSink {
   readonly name = 'callbacks';
   given = 0;
-  readonly #o: Required<Omit<CallbackOptions, 'secret' | 'ca' | 'log' | 'latency'>> & Pick<CallbackOptions, 'secret' | 'ca' | 'log' | 'latency'>;
+  readonly #o: Required<Omit<CallbackOptions, 'secret' | 'ca' | 'log' | 'latency' | 'spool'>> & Pick<CallbackOptions, 'secret' | 'ca' | 'log' | 'latency' | 'spool'>;
   readonly #targets = new Map<string, Target>();
   readonly #idle = new Set<() => void>();
   #entries = 0;
@@ -133,10 +148,28 @@ export class CallbackSink implements AlertSink {
   #closed = false;
   /** Aborted when the shutdown grace period ends: cancels requests and backoff sleeps. */
   readonly #giveUp = new AbortController();
-  readonly outcomes: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0 };
+  /** Alerts whose delivery shutdown cut off: spooled or failed at close. */
+  readonly #cutOff: Array<{ t: Target; entry: Entry }> = [];
+  readonly outcomes: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0, spooled: 0 };
 
   constructor(options: CallbackOptions = {}) {
     this.#o = { ...CALLBACK_DEFAULTS, post: postOnce, warnEveryMs: 10_000, random: Math.random, ...options };
+    const spool = this.#o.spool;
+    if (spool) {
+      // Oldest first, through the same bound as new alerts, with the body and id it had:
+      // the receiver sees the same Idempotency-Key and de-duplicates. A URL no policy
+      // names any more still gets its alert: the access happened.
+      const backlog = spool.takeBacklog();
+      const before = { ...this.outcomes };
+      // Their latency counts from now: their origin was in another process.
+      for (const a of backlog) this.#enqueue(a.url, a.body, a.id, process.hrtime.bigint(), a.handle);
+      if (backlog.length > 0) {
+        this.#o.log?.info?.(
+          { dir: spool.dir, alerts: backlog.length, dropped: this.outcomes.dropped - before.dropped, failed: this.outcomes.failed - before.failed },
+          'callback spool: alerts of an earlier run queued again',
+        );
+      }
+    }
   }
 
   takes(trap: TrapContext | null): boolean {
@@ -183,15 +216,30 @@ export class CallbackSink implements AlertSink {
 
   /** Queues an alert (serialized JSON) for `url`. Never throws; a full queue drops and counts. */
   send(url: string, body: string, originNs: bigint = process.hrtime.bigint()): void {
+    this.#enqueue(url, body, alertIdOf(body) ?? crypto.randomUUID(), originNs, undefined);
+  }
+
+  /** `file`: the alert's spool file when it comes from the spool's backlog. */
+  #enqueue(url: string, body: string, id: string, originNs: bigint, file: SpoolHandle | undefined): void {
     this.given++;
     const t = this.#target(url);
-    if (this.#closed) return this.#count(t, 'dropped');
+    const spool = this.#o.spool;
+    if (this.#closed) {
+      if (file) spool?.remove(file);
+      return this.#count(t, 'dropped');
+    }
     if (t.url === undefined) {
+      if (file) spool?.remove(file);
       this.#count(t, 'failed');
       return this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
     }
-    const entry: Entry = { body, id: alertIdOf(body) ?? crypto.randomUUID(), bytes: Buffer.byteLength(body), originNs };
-    if (!this.#makeRoom(t, entry.bytes)) return this.#drop(t);
+    const entry: Entry = { body, id, bytes: Buffer.byteLength(body), originNs };
+    if (!this.#makeRoom(t, entry.bytes)) {
+      if (file) spool?.remove(file);
+      return this.#drop(t);
+    }
+    // Written only once it has its place in the queue: a dropped alert costs no disk work.
+    if (spool) entry.file = file ?? spool.add(url, id, body);
     t.queue.push(entry);
     this.#entries++;
     this.#bytes += entry.bytes;
@@ -209,7 +257,7 @@ export class CallbackSink implements AlertSink {
       } catch {
         parsed = undefined;
       }
-      t = { url: parsed, safe: safeUrl(url), queue: [], inFlight: 0, bytes: 0, stats: { delivered: 0, failed: 0, dropped: 0 }, lastFailWarn: 0, lastDropWarn: 0, unloggedDrops: 0 };
+      t = { url: parsed, safe: safeUrl(url), queue: [], inFlight: 0, bytes: 0, stats: { delivered: 0, failed: 0, dropped: 0, spooled: 0 }, lastFailWarn: 0, lastDropWarn: 0, unloggedDrops: 0 };
       this.#targets.set(url, t);
     }
     return t;
@@ -229,14 +277,20 @@ export class CallbackSink implements AlertSink {
       this.#entries--;
       this.#bytes -= old.bytes;
       biggest.bytes -= old.bytes;
+      this.#forget(old);
       this.#drop(biggest);
     }
     return true;
   }
 
   #count(t: Target, what: keyof SinkOutcomes): void {
-    t.stats[what]++;
-    this.outcomes[what]++;
+    t.stats[what] = (t.stats[what] ?? 0) + 1;
+    this.outcomes[what] = (this.outcomes[what] ?? 0) + 1;
+  }
+
+  /** A final outcome: the alert's spool file goes. */
+  #forget(entry: Entry): void {
+    if (entry.file) this.#o.spool?.remove(entry.file);
   }
 
   #drop(t: Target): void {
@@ -300,6 +354,7 @@ export class CallbackSink implements AlertSink {
           giveUp,
         );
         if (res.status >= 200 && res.status < 300) {
+          this.#forget(entry);
           this.#count(t, 'delivered');
           o.latency?.(secondsSince(entry.originNs));
           return;
@@ -316,6 +371,12 @@ export class CallbackSink implements AlertSink {
       if (Date.now() + delay - start > o.retryForMs) break;
       await sleepUnless(delay, giveUp);
     }
+    if (giveUp.aborted) {
+      // Cut off by shutdown, not given up on: close() decides (spooled or failed).
+      this.#cutOff.push({ t, entry });
+      return;
+    }
+    this.#forget(entry);
     this.#count(t, 'failed');
     this.#warnFail(t, { error: last.code, cause: last.cause, retriedForMs: Date.now() - start });
   }
@@ -338,30 +399,47 @@ export class CallbackSink implements AlertSink {
 
   /**
    * Stops accepting alerts and gives queued ones up to `graceMs`; then aborts what is in
-   * flight, counts what is still queued as failed, and resolves once nothing is running.
+   * flight and resolves once nothing is running. What is still pending then counts as
+   * spooled when its spool file is on disk (after at most `spoolSettleMs` more for writes
+   * under way), else as failed.
    */
   async close(graceMs = 2_000): Promise<SinkOutcomes> {
     this.#closed = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.drain(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
+    const spool = this.#o.spool;
     if (!this.#isIdle()) {
       this.#giveUp.abort();
-      let abandoned = 0;
+      let queued = 0;
       for (const t of this.#targets.values()) {
-        for (const e of t.queue) {
-          this.#count(t, 'failed');
+        for (const entry of t.queue) {
+          this.#cutOff.push({ t, entry });
           this.#entries--;
-          this.#bytes -= e.bytes;
-          t.bytes -= e.bytes;
+          this.#bytes -= entry.bytes;
+          t.bytes -= entry.bytes;
         }
-        abandoned += t.queue.length;
+        queued += t.queue.length;
         t.queue = [];
       }
       const inFlight = [...this.#targets.values()].reduce((n, t) => n + t.inFlight, 0);
-      this.#o.log?.warn({ queued: abandoned, inFlight, graceMs }, 'callback: shutdown time ran out; undelivered alerts counted as failed');
       await this.drain();
+      if (spool) await spool.settle(this.#o.spoolSettleMs);
+      let spooled = 0;
+      let failed = 0;
+      for (const { t, entry } of this.#cutOff.splice(0)) {
+        const kept = spool !== undefined && entry.file !== undefined && spool.isKept(entry.file);
+        if (!kept) this.#forget(entry);
+        this.#count(t, kept ? 'spooled' : 'failed');
+        if (kept) spooled++;
+        else failed++;
+      }
+      this.#o.log?.warn(
+        { queued, inFlight, graceMs, spooled, failed, ...(spool ? { spoolDir: spool.dir } : {}) },
+        spool ? 'callback: shutdown time ran out; undelivered alerts kept in the spool for the next start' : 'callback: shutdown time ran out; undelivered alerts counted as failed',
+      );
     }
+    await spool?.close(this.#o.spoolSettleMs);
     for (const t of this.#targets.values()) {
       if (t.unloggedDrops > 0) this.#o.log?.warn({ url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped }, 'callback queue full: alerts dropped');
       t.unloggedDrops = 0;

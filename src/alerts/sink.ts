@@ -2,15 +2,19 @@
 // serialized once and handed to each sink that takes it; a sink only delivers.
 //
 // What every sink reports: each alert handed to a sink ends in exactly one of these
-// counters, so `delivered + dropped + failed` equals what the sink was given once it has
-// closed. The stop line of `kive run` and the operator's logs print them as is.
+// counters, so `delivered + dropped + failed + spooled` equals what the sink was given
+// once it has closed (`spooled` only for a sink that can spool, else absent = 0). The stop
+// line of `kive run` and the operator's logs print them as is.
 //
 // - delivered: the receiver has it (stdout: its last byte, the newline, was accepted by
 //   the kernel into the pipe or file; callback: a 2xx answer).
 // - dropped: never attempted, because the sink's bounded buffer or queue was full.
 // - failed: accepted but not delivered: a write error (EPIPE when the reader is gone), a
 //   receiver that refused or never answered, or still pending when shutdown's time bound
-//   ran out.
+//   ran out without a spool to keep it.
+// - spooled: still pending when shutdown's time bound ran out, and kept on disk for the
+//   next start to deliver (the callback sink with a spool, spool.ts). Not lost, not yet
+//   delivered: the next process counts it again in what it was given.
 
 import type { TrapContext } from './build.ts';
 
@@ -18,6 +22,8 @@ export interface SinkOutcomes {
   delivered: number;
   dropped: number;
   failed: number;
+  /** Only sinks with a spool report it (the callback sink always does, 0 without one). */
+  spooled?: number;
 }
 
 export interface SinkLogger {

@@ -76,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values['callback-secret-file'] !== undefined ? { callbackSecretFile: values['callback-secret-file'] } : {}),
         ...(values['callback-ca-file'] !== undefined ? { callbackCaFile: values['callback-ca-file'] } : {}),
         ...(callbackRetryForMs !== undefined ? { callbackRetryForMs } : {}),
+        ...(values['spool-dir'] !== undefined ? { spoolDir: values['spool-dir'] } : {}),
       });
     }
     case 'probe': {

@@ -11,6 +11,7 @@ import { createLogger, parseLogFormat } from '../log.ts';
 import { KiveMetrics } from '../metrics/metrics.ts';
 import { parseListenAddress, Readiness, startMetricsServer, type MetricsServer } from '../metrics/server.ts';
 import { runOperator } from '../operator/operator.ts';
+import { checkSpoolDir } from '../alerts/spool.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { OPERATOR, parseCommand } from './flags.ts';
 import { checkNamespace, loadKubeConfig } from './kube.ts';
@@ -23,6 +24,9 @@ export const SHUTDOWN_BOUND_MS = 20_000;
 
 /** docs/metrics.md; deploy/operator.yaml names the same port. */
 export const DEFAULT_METRICS_ADDRESS = ':9090';
+
+/** deploy/operator.yaml mounts the node's /var/lib/kive here (hostPath). */
+export const DEFAULT_SPOOL_DIR = '/var/lib/kive/spool';
 
 function positiveInt(name: string, v: string | undefined, unit = ''): number | undefined {
   if (v === undefined) return undefined;
@@ -46,6 +50,12 @@ export async function operatorCommand(args: string[]): Promise<number> {
   const logFormat = parseLogFormat(values['log-format']);
   if (values['disable-metrics'] && values['metrics-address'] !== undefined) throw new KiveError('KIVE_USAGE', '--metrics-address and --disable-metrics contradict each other');
   const metricsAddress = values['disable-metrics'] ? undefined : parseListenAddress('metrics-address', values['metrics-address'] ?? DEFAULT_METRICS_ADDRESS);
+  if (values['disable-spool'] && values['spool-dir'] !== undefined) throw new KiveError('KIVE_USAGE', '--spool-dir and --disable-spool contradict each other');
+  // Only the loader sends alerts, so only it needs the spool.
+  const spoolDir = values['disable-spool'] || values['disable-loader'] ? undefined : (values['spool-dir'] ?? DEFAULT_SPOOL_DIR);
+  // Checked (and created) at start, so a bad directory is one clear line and exit 2; the
+  // loader opens it when it leads (operator.ts).
+  if (spoolDir !== undefined) checkSpoolDir(spoolDir);
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'kivebpf-system';
   const kc = loadKubeConfig(values.kubeconfig !== undefined ? { flag: values.kubeconfig } : {});
   const client = new KubeClient(kc);
@@ -87,6 +97,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       readiness,
       ...(maxTraps !== undefined ? { maxTraps } : {}),
       ...(kernelGraceMs !== undefined ? { kernelGraceMs } : {}),
+      ...(spoolDir !== undefined ? { spoolDir } : {}),
       ...(values['cri-socket'] !== undefined ? { criEndpoint: values['cri-socket'] } : {}),
       ...(values['proc-root'] !== undefined ? { procRoot: values['proc-root'] } : {}),
       ...(lease[0] !== undefined ? { lease: { durationMs: lease[0], renewDeadlineMs: lease[1] as number, retryPeriodMs: lease[2] as number } } : {}),

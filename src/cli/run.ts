@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { CallbackOptions } from '../alerts/callback.ts';
+import { Spool } from '../alerts/spool.ts';
 import { startAlerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
@@ -34,6 +35,8 @@ export interface RunOptions {
   /** PEM CA bundle for https callbacks (--callback-ca-file). */
   callbackCaFile?: string;
   callbackRetryForMs?: number;
+  /** Callback spool directory (--spool-dir); no spool when absent. */
+  spoolDir?: string;
   /** Serve /metrics, /healthz and /readyz here (docs/metrics.md); off when absent. */
   metricsAddress?: { host: string; port: number };
   log: Logger;
@@ -151,7 +154,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
         unmatched: alerting.pipeline.unmatched,
         lost: alerting.losses.lost,
         // Each sink under its name (stdout, callbacks, ...): alerts, delivered, dropped,
-        // failed. stdout's alerts = alerts + fileChanges + lostAlerts (docs/alerts.md).
+        // failed (and callbacks' spooled). stdout's alerts = alerts + fileChanges +
+        // lostAlerts; callbacks' alerts include those queued again from the spool
+        // (docs/alerts.md).
         ...sinks,
         kernel,
       },
@@ -180,6 +185,9 @@ async function callbackOptions(opts: RunOptions): Promise<CallbackOptions> {
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--callback-ca-file ${opts.callbackCaFile}: no PEM certificate in the file`);
     out.ca = ca;
   }
+  // Last: it takes the directory's lock. An unsafe directory (a symlink, someone else's,
+  // open to others) or one another process holds stops the start (exit 2).
+  if (opts.spoolDir !== undefined) out.spool = await Spool.open(opts.spoolDir, { log: opts.log });
   return out;
 }
 

@@ -154,7 +154,7 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
     });
     new Counter({
       name: 'kive_sink_alerts_total',
-      help: 'Alerts per sink by outcome (delivered, dropped, failed; docs/alerts.md)',
+      help: 'Alerts per sink by outcome (delivered, dropped, failed, spooled; docs/alerts.md)',
       labelNames: ['sink', 'outcome'],
       registers,
       collect() {

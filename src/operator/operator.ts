@@ -9,6 +9,7 @@
 
 import { startAlerting, type Alerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
+import { Spool } from '../alerts/spool.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { createDiscoverReconciler } from '../controllers/discover.ts';
 import { createLoaderReconciler } from '../controllers/loader.ts';
@@ -59,6 +60,8 @@ export interface OperatorOptions {
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   kernelGraceMs?: number;
   log: Logger;
+  /** The loader's callback spool directory (spool.ts); none when absent. */
+  spoolDir?: string;
   /** Where alerts go as NDJSON; default stdout (fd 1). */
   alertsFd?: number;
   /** Recorded by controllers, electors, the kernel and the sinks (docs/metrics.md). */
@@ -228,6 +231,13 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     // the map becomes exactly the KiveData of this kernel.
     traps.resync();
     for (const k of data.store.keys()) controller.enqueue(k);
+    // Opened each time this process leads (the previous term's sink closed it, leaving
+    // what it could not deliver). A spool that cannot be opened now costs durability,
+    // not alerts: the loader goes on without one. operatorCommand checked the directory.
+    const spool = opts.spoolDir === undefined ? undefined : await Spool.open(opts.spoolDir, { log }).catch((err: Error) => {
+      log.error({ err: err.message }, 'callback spool unavailable; alerts still queued at exit will be lost');
+      return undefined;
+    });
     const live = startAlerting({
       env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
       traps,
@@ -241,6 +251,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
         // FileAccessed Events on the pods (src/alerts/k8s-events.ts); its own recorder, so its counts are its own.
         recorder: alertEvents,
         ...(opts.metrics ? { deliveryLatency: (sink: string) => opts.metrics!.deliveryLatency(sink) } : {}),
+        ...(spool ? { callback: { spool } } : {}),
       },
     });
     alerting = live;

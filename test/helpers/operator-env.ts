@@ -4,6 +4,9 @@
 // status themselves, as a kubelet would.
 
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kiveDataCrd, kivePolicyCrd } from '../../src/api/v1/crds.ts';
 import type { KiveData, KivePolicy } from '../../src/api/v1/types.ts';
@@ -52,6 +55,8 @@ export class OperatorEnv {
   readonly client: KubeClient;
   readonly containerd: Containerd;
   readonly kernelId: string;
+  /** The operators' callback spool: this test's own, never the host's /var/lib/kive. */
+  readonly spoolDir = join(mkdtempSync(join(tmpdir(), 'kive-spool-')), 'spool');
 
   private constructor(cp: ControlPlane, containerd: Containerd, kernelId: string) {
     this.cp = cp;
@@ -90,7 +95,7 @@ export class OperatorEnv {
 
   /** `kive operator` arguments for this environment (kernel grace 4 s, short leases). */
   operatorArgs(): string[] {
-    return ['--kubeconfig', this.cp.kubeconfigPath, '--node-name', NODE, '--namespace', NS, '--cri-socket', this.containerd.socket, '--kernel-grace-ms', '4000', '--metrics-address', '127.0.0.1:0', ...LEASE_ARGS];
+    return ['--kubeconfig', this.cp.kubeconfigPath, '--node-name', NODE, '--namespace', NS, '--cri-socket', this.containerd.socket, '--kernel-grace-ms', '4000', '--metrics-address', '127.0.0.1:0', '--spool-dir', this.spoolDir, ...LEASE_ARGS];
   }
 
   post(path: string, body: unknown): Promise<unknown> {
@@ -152,5 +157,6 @@ export class OperatorEnv {
   async stop(): Promise<void> {
     await this.containerd.stop();
     await this.cp.stop();
+    rmSync(join(this.spoolDir, '..'), { recursive: true, force: true });
   }
 }

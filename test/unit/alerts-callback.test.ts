@@ -68,7 +68,7 @@ test('receiver down, then back: every alert arrives; duplicates only with the sa
   await listen(server, port);
   try {
     await sink.drain();
-    assert.deepEqual(sink.outcomes, { delivered: 30, failed: 0, dropped: 0 });
+    assert.deepEqual(sink.outcomes, { delivered: 30, failed: 0, dropped: 0, spooled: 0 });
     const byId = new Map<string, string>();
     for (const g of got) {
       assert.equal(alertIdOf(g.body), g.key, 'Idempotency-Key is the alert-id in the body');
@@ -96,7 +96,7 @@ test('429 with Retry-After is honoured; a 400 is final', async () => {
     sink.send(`http://127.0.0.1:${port}/`, alert(0));
     sink.send(`http://127.0.0.1:${port}/`, alert(1));
     await sink.drain();
-    assert.deepEqual(sink.outcomes, { delivered: 1, failed: 1, dropped: 0 });
+    assert.deepEqual(sink.outcomes, { delivered: 1, failed: 1, dropped: 0, spooled: 0 });
     assert.equal(at.length, 2);
     assert.ok(at[1]! - at[0]! >= 950, `waited ${at[1]! - at[0]!} ms, Retry-After said 1 s`);
   } finally {
@@ -118,8 +118,8 @@ test('the queue bound is per process: a dead destination cannot starve another; 
     assert.ok(sink.queued.entries <= 20);
     const out = await sink.close(3_000);
     const per = sink.perDestination();
-    assert.deepEqual(per[`http://127.0.0.1:${okPort}/ok`], { delivered: 10, failed: 0, dropped: 0 }, 'the live destination got all of its alerts');
-    assert.deepEqual(per[`http://127.0.0.1:${deadPort}/dead`], { delivered: 0, failed: 20 - 10, dropped: 90 });
+    assert.deepEqual(per[`http://127.0.0.1:${okPort}/ok`], { delivered: 10, failed: 0, dropped: 0, spooled: 0 }, 'the live destination got all of its alerts');
+    assert.deepEqual(per[`http://127.0.0.1:${deadPort}/dead`], { delivered: 0, failed: 20 - 10, dropped: 90, spooled: 0 });
     assert.equal(out.delivered + out.failed + out.dropped, 110);
     const full = lines.filter((l) => l.msg === 'callback queue full: alerts dropped');
     assert.ok(full.length >= 1);
@@ -179,7 +179,7 @@ test('https: a custom CA works; a self-signed or unknown certificate fails with 
     const withCa = new CallbackSink({ ...fast, ca: certs.ca });
     withCa.send(`https://127.0.0.1:${okPort}/`, alert(1));
     await withCa.drain();
-    assert.deepEqual(withCa.outcomes, { delivered: 1, failed: 0, dropped: 0 });
+    assert.deepEqual(withCa.outcomes, { delivered: 1, failed: 0, dropped: 0, spooled: 0 });
 
     const cases = [
       { url: `https://127.0.0.1:${selfPort}/`, ca: certs.ca, code: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
@@ -216,7 +216,7 @@ test('a URL with credentials is refused, counted, and its password never logged'
   const sink = new CallbackSink({ ...fast, log });
   sink.send('http://user:hunter2@127.0.0.1:1/', alert(1));
   await sink.drain();
-  assert.deepEqual(sink.outcomes, { delivered: 0, failed: 1, dropped: 0 });
+  assert.deepEqual(sink.outcomes, { delivered: 0, failed: 1, dropped: 0, spooled: 0 });
   assert.ok(lines.length > 0);
   assert.ok(!JSON.stringify(lines).includes('hunter2'));
 });
@@ -247,7 +247,7 @@ test('a slow, failing or silent receiver does not touch stdout; close stays boun
       assert.equal(callbacks.outcomes.delivered, 0, kind);
       const [toStdout, toCallbacks] = await Promise.all([stdout.close(300), callbacks.close(300)]);
       assert.deepEqual(toStdout, { delivered: 200, dropped: 0, failed: 0 }, kind);
-      assert.deepEqual(toCallbacks, { delivered: 0, dropped: 0, failed: 200 }, kind);
+      assert.deepEqual(toCallbacks, { delivered: 0, dropped: 0, failed: 200, spooled: 0 }, kind);
     }
   } finally {
     for (const s of Object.values(receivers)) await shut(s);

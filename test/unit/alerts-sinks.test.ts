@@ -191,7 +191,7 @@ test('callback: each alert is POSTed as JSON; 5xx is retried, 400 is final', asy
       const sink = new CallbackSink({ baseBackoffMs: 1, warnEveryMs: 0 });
       for (const n of [0, 1, 2]) sink.send(url, JSON.stringify({ n }));
       await sink.drain();
-      assert.deepEqual(sink.outcomes, { delivered: 2, failed: 1, dropped: 0 });
+      assert.deepEqual(sink.outcomes, { delivered: 2, failed: 1, dropped: 0, spooled: 0 });
       assert.deepEqual(bodies.map((b) => (b as { n: number }).n).sort(), [0, 1]);
     },
   );
@@ -212,7 +212,7 @@ test('callback: a full queue drops and counts instead of growing', async () => {
   for (let i = 0; i < 5; i++) sink.send('http://127.0.0.1:9/x', JSON.stringify({ i }));
   // one in flight (never answers), two queued, two dropped
   assert.equal(sink.outcomes.dropped, 2);
-  assert.deepEqual(await sink.close(0), { delivered: 0, dropped: 2, failed: 3 });
+  assert.deepEqual(await sink.close(0), { delivered: 0, dropped: 2, failed: 3, spooled: 0 });
 });
 
 test('callback: close() is bounded with a receiver that never answers; every alert is counted', async () => {
@@ -224,7 +224,7 @@ test('callback: close() is bounded with a receiver that never answers; every ale
     const sink = new CallbackSink({ timeoutMs: 60_000, log: { warn: (_o, m) => warnings.push(m) } });
     for (let i = 0; i < 50; i++) sink.send(url, JSON.stringify({ i }));
     const out = await sink.close(100);
-    assert.deepEqual(out, { delivered: 0, dropped: 0, failed: 50 });
+    assert.deepEqual(out, { delivered: 0, dropped: 0, failed: 50, spooled: 0 });
     assert.ok(warnings.includes('callback: shutdown time ran out; undelivered alerts counted as failed'));
     sink.send(url, '{}'); // after close: counted, not silently ignored
     assert.equal(sink.outcomes.dropped, 1);
@@ -247,7 +247,7 @@ test('callback: close() is bounded even if a fetch ignores its abort signal, and
   sink.send('http://127.0.0.1:9/a', '{}');
   sink.send('http://127.0.0.1:9/b', '{}');
   const out = await sink.close(100);
-  assert.deepEqual(out, { delivered: 0, dropped: 0, failed: 2 });
+  assert.deepEqual(out, { delivered: 0, dropped: 0, failed: 2, spooled: 0 });
   assert.equal(calls, 2, 'no retry storm during shutdown: the failed one waits out its backoff');
 });
 
