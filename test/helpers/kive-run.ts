@@ -15,6 +15,8 @@ export interface KiveRun {
   waitFor<T>(what: string, fn: () => T | undefined, ms?: number): Promise<T>;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
+  /** Sends `signal` (SIGKILL: a crash), then resolves at the exit. */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 export function startKiveRun(args: string[]): KiveRun {
@@ -42,11 +44,15 @@ export function startKiveRun(args: string[]): KiveRun {
       child.kill('SIGTERM');
       return exited;
     },
+    kill(signal) {
+      child.kill(signal);
+      return exited;
+    },
   };
 }
 
-/** Writes a one-trap KivePolicy file that creates `path` as a 0444 honeytoken. */
-export function writeHoneytokenPolicy(file: string, name: string, path: string): void {
+/** Writes a one-trap KivePolicy file that creates `path` as a 0444 honeytoken (alerting `callback` too, if given). */
+export function writeHoneytokenPolicy(file: string, name: string, path: string, callback?: string): void {
   writeFileSync(
     file,
     `apiVersion: kivebpf.san7o.github.io/v1
@@ -58,6 +64,6 @@ spec:
     - path: ${path}
       create: true
       mode: 444
-`,
+${callback ? `      callback: ${callback}\n` : ''}`,
   );
 }
