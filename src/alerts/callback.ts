@@ -409,6 +409,8 @@ export class CallbackSink implements AlertSink {
     await Promise.race([this.drain(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     const spool = this.#o.spool;
+    // One budget for the spool's pending writes and removals, whatever path close takes.
+    const settleBy = Date.now() + this.#o.spoolSettleMs;
     if (!this.#isIdle()) {
       this.#giveUp.abort();
       let queued = 0;
@@ -424,7 +426,7 @@ export class CallbackSink implements AlertSink {
       }
       const inFlight = [...this.#targets.values()].reduce((n, t) => n + t.inFlight, 0);
       await this.drain();
-      if (spool) await spool.settle(this.#o.spoolSettleMs);
+      if (spool) await spool.settle(Math.max(0, settleBy - Date.now()));
       let spooled = 0;
       let failed = 0;
       for (const { t, entry } of this.#cutOff.splice(0)) {
@@ -439,7 +441,7 @@ export class CallbackSink implements AlertSink {
         spool ? 'callback: shutdown time ran out; undelivered alerts kept in the spool for the next start' : 'callback: shutdown time ran out; undelivered alerts counted as failed',
       );
     }
-    await spool?.close(this.#o.spoolSettleMs);
+    await spool?.close(Math.max(0, settleBy - Date.now()));
     for (const t of this.#targets.values()) {
       if (t.unloggedDrops > 0) this.#o.log?.warn({ url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped }, 'callback queue full: alerts dropped');
       t.unloggedDrops = 0;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CallbackSink } from '../../src/alerts/callback.ts';
 import { Controller, TerminalError } from '../../src/k8s/controller.ts';
 import { formatText, parseLogFormat } from '../../src/log.ts';
 import { readFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ test('pulled sources: kernel counters, map fill, program run time and sink outco
   });
   const outcomes = { delivered: 4, dropped: 1, failed: 0 };
   m.trackSink('stdout', () => outcomes);
+  const callbacks = new CallbackSink();
+  m.trackSink('callbacks', () => callbacks.outcomes);
   m.countAlert('honey');
   m.countAlert('honey');
   let s = parsePrometheus(await m.registry.metrics());
@@ -40,6 +43,7 @@ test('pulled sources: kernel counters, map fill, program run time and sink outco
   assert.equal(sampleValue(s, 'kive_bpf_program_run_seconds_total', { program: 'kive_openat' }), 1.5);
   assert.equal(sampleValue(s, 'kive_sink_alerts_total', { sink: 'stdout', outcome: 'delivered' }), 4);
   assert.equal(sampleValue(s, 'kive_alerts_total', { policy: 'honey' }), 2);
+  assert.equal(sampleValue(s, 'kive_sink_alerts_total', { sink: 'callbacks', outcome: 'spooled' }), 0, 'the callbacks\' spooled outcome is exported, 0 until a shutdown keeps some');
   // A mirrored counter follows its source, never double counts.
   emitted = 8n;
   outcomes.delivered = 6;
