@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CallbackSink } from '../../src/alerts/callback.ts';
 import { Controller, TerminalError } from '../../src/k8s/controller.ts';
 import { formatText, parseLogFormat } from '../../src/log.ts';
 import { readFileSync } from 'node:fs';
