@@ -23,7 +23,7 @@ if [ ! -e /sys/kernel/tracing/events ] && [ "$(id -u)" = 0 ]; then
 fi
 
 # Written aside and renamed: the watchdog never reads half a number.
-if "$node" test/kernels/calibrate.ts "$results/calibration.tmp" >/dev/null; then
+if "$node" --no-memory-protection-keys --liftoff-only --no-wasm-tier-up test/kernels/calibrate.ts "$results/calibration.tmp" >/dev/null; then
   mv "$results/calibration.tmp" "$results/calibration"
   KIVE_TIME_SCALE=$(cat "$results/calibration")
   export KIVE_TIME_SCALE
@@ -53,7 +53,7 @@ echo "suite: kernel tests exited with $test_rc"
 # 30,000 pairs: the matrix's table is a smoke check of the benchmark on each kernel
 # (under emulation its ratios are rough anyway); `make bench` is the measurement.
 echo "suite: overhead benchmark"
-"$node" bench/overhead.ts --json --iterations 30000 > "$results/bench.json"
+"$node" --no-memory-protection-keys --liftoff-only --no-wasm-tier-up bench/overhead.ts --json --iterations 30000 > "$results/bench.json"
 bench_rc=$?
 echo "$bench_rc" > "$results/bench-exit"
 echo "suite: benchmark exited with $bench_rc"
