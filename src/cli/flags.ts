@@ -44,6 +44,13 @@ const logFormatFlag = {
   fallback: 'auto',
   description: 'log format on stderr; auto: text when stderr is a terminal, else JSON lines',
 } as const satisfies FlagSpec;
+const callbackSecretFlag = {
+  type: 'string',
+  value: 'FILE',
+  fallback: 'unsigned',
+  description: 'HMAC-SHA256 key (the file\'s bytes, a trailing newline dropped): callbacks carry X-Kive-Signature: sha256=<hex> (docs/alerts.md)',
+} as const satisfies FlagSpec;
+const callbackCaFlag = { type: 'string', value: 'FILE', fallback: 'the system\'s CAs', description: 'PEM CA bundle trusted for https callbacks' } as const satisfies FlagSpec;
 const ms = (description: string, fallback: string) => ({ type: 'string', value: 'MS', fallback, description }) as const satisfies FlagSpec;
 
 export const RUN = {
@@ -57,8 +64,8 @@ export const RUN = {
     'node-name': { type: 'string', value: 'NAME', fallback: 'the host name', description: 'node name written into alerts' },
     'stdout-buffer-bytes': { type: 'string', value: 'N', fallback: '8 MiB', description: 'how much stdout may hold for a slow reader before alerts are dropped (and counted)' },
     'aggregate-window': { type: 'string', value: 'MS', fallback: '1000', description: 'repeats of one process\'s access to one trap folded into its next alert per window; 0 = off (docs/kernel.md "Floods")' },
-    'callback-secret-file': { type: 'string', value: 'FILE', fallback: 'unsigned', description: 'HMAC-SHA256 key (the file\'s bytes, a trailing newline dropped): callbacks carry X-Kive-Signature: sha256=<hex> (docs/alerts.md)' },
-    'callback-ca-file': { type: 'string', value: 'FILE', fallback: 'the system\'s CAs', description: 'PEM CA bundle trusted for https callbacks' },
+    'callback-secret-file': callbackSecretFlag,
+    'callback-ca-file': callbackCaFlag,
     'callback-retry-for': ms('how long a callback alert is retried before it counts as failed', '600000 (10 min)'),
     'spool-dir': { type: 'string', value: 'DIR', fallback: 'off: alerts still queued at exit are lost', description: 'keep queued callback alerts in DIR (created 0700) so a restart delivers them; one process per DIR (docs/alerts.md "The spool")' },
     'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: 'off', description: 'serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:9090 (docs/metrics.md)' },
@@ -111,6 +118,8 @@ export const OPERATOR = {
     'disable-spool': { type: 'boolean', description: 'keep no callback spool: alerts still queued at exit are lost' },
     'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: ':9090 (all interfaces)', description: 'serve /metrics, /healthz and /readyz here (docs/metrics.md)' },
     'disable-metrics': { type: 'boolean', description: 'serve no metrics or health endpoint' },
+    'callback-secret-file': callbackSecretFlag,
+    'callback-ca-file': callbackCaFlag,
     'log-format': logFormatFlag,
     ...HELP,
   },

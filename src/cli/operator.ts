@@ -12,6 +12,7 @@ import { KiveMetrics } from '../metrics/metrics.ts';
 import { parseListenAddress, Readiness, startMetricsServer, type MetricsServer } from '../metrics/server.ts';
 import { runOperator } from '../operator/operator.ts';
 import { checkSpoolDir } from '../alerts/spool.ts';
+import { readCallbackFiles } from './callback-files.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
 import { OPERATOR, parseCommand } from './flags.ts';
 import { checkNamespace, loadKubeConfig } from './kube.ts';
@@ -56,6 +57,11 @@ export async function operatorCommand(args: string[]): Promise<number> {
   // Checked (and created) at start, so a bad directory is one clear line and exit 2; the
   // loader opens it when it leads (operator.ts).
   if (spoolDir !== undefined) checkSpoolDir(spoolDir);
+  // Signing key and CA: files, in a cluster from a Secret volume (docs/alerts.md).
+  const callbackFiles = await readCallbackFiles({
+    ...(values['callback-secret-file'] !== undefined ? { secretFile: values['callback-secret-file'] } : {}),
+    ...(values['callback-ca-file'] !== undefined ? { caFile: values['callback-ca-file'] } : {}),
+  });
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'kivebpf-system';
   const kc = loadKubeConfig(values.kubeconfig !== undefined ? { flag: values.kubeconfig } : {});
   const client = new KubeClient(kc);
@@ -98,6 +104,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       ...(maxTraps !== undefined ? { maxTraps } : {}),
       ...(kernelGraceMs !== undefined ? { kernelGraceMs } : {}),
       ...(spoolDir !== undefined ? { spoolDir } : {}),
+      callbackFiles,
       ...(values['cri-socket'] !== undefined ? { criEndpoint: values['cri-socket'] } : {}),
       ...(values['proc-root'] !== undefined ? { procRoot: values['proc-root'] } : {}),
       ...(lease[0] !== undefined ? { lease: { durationMs: lease[0], renewDeadlineMs: lease[1] as number, retryPeriodMs: lease[2] as number } } : {}),

@@ -2,9 +2,9 @@
 // opens the kernel monitor, arms the traps (creating honeytokens), and turns kernel
 // events into KiveAlerts on stdout and callbacks until SIGINT/SIGTERM.
 
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { CallbackOptions } from '../alerts/callback.ts';
+import { readCallbackFiles } from './callback-files.ts';
 import { Spool } from '../alerts/spool.ts';
 import { startAlerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
@@ -170,21 +170,10 @@ export async function runCommand(opts: RunOptions): Promise<number> {
 async function callbackOptions(opts: RunOptions): Promise<CallbackOptions> {
   const out: CallbackOptions = {};
   if (opts.callbackRetryForMs !== undefined) out.retryForMs = opts.callbackRetryForMs;
-  if (opts.callbackSecretFile !== undefined) {
-    let key = await readFile(opts.callbackSecretFile).catch((err: Error) => {
-      throw new Error(`--callback-secret-file ${opts.callbackSecretFile}: ${err.message}`);
-    });
-    if (key.at(-1) === 0x0a) key = key.subarray(0, key.at(-2) === 0x0d ? -2 : -1);
-    if (key.length === 0) throw new Error(`--callback-secret-file ${opts.callbackSecretFile}: the file is empty`);
-    out.secret = key;
-  }
-  if (opts.callbackCaFile !== undefined) {
-    const ca = await readFile(opts.callbackCaFile, 'utf8').catch((err: Error) => {
-      throw new Error(`--callback-ca-file ${opts.callbackCaFile}: ${err.message}`);
-    });
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--callback-ca-file ${opts.callbackCaFile}: no PEM certificate in the file`);
-    out.ca = ca;
-  }
+  Object.assign(out, await readCallbackFiles({
+    ...(opts.callbackSecretFile !== undefined ? { secretFile: opts.callbackSecretFile } : {}),
+    ...(opts.callbackCaFile !== undefined ? { caFile: opts.callbackCaFile } : {}),
+  }));
   // Last: it takes the directory's lock. An unsafe directory (a symlink, someone else's,
   // open to others) or one another process holds stops the start (exit 2).
   if (opts.spoolDir !== undefined) out.spool = await Spool.open(opts.spoolDir, { log: opts.log });

@@ -9,6 +9,7 @@
 
 import { startAlerting, type Alerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
+import type { CallbackOptions } from '../alerts/callback.ts';
 import { Spool } from '../alerts/spool.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
 import { createDiscoverReconciler } from '../controllers/discover.ts';
@@ -62,6 +63,8 @@ export interface OperatorOptions {
   log: Logger;
   /** The loader's callback spool directory (spool.ts); none when absent. */
   spoolDir?: string;
+  /** The callbacks' signing key and CA bundle (read at start, src/cli/callback-files.ts). */
+  callbackFiles?: Pick<CallbackOptions, 'secret' | 'ca'>;
   /** Where alerts go as NDJSON; default stdout (fd 1). */
   alertsFd?: number;
   /** Recorded by controllers, electors, the kernel and the sinks (docs/metrics.md). */
@@ -251,7 +254,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
         // FileAccessed Events on the pods (src/alerts/k8s-events.ts); its own recorder, so its counts are its own.
         recorder: alertEvents,
         ...(opts.metrics ? { deliveryLatency: (sink: string) => opts.metrics!.deliveryLatency(sink) } : {}),
-        ...(spool ? { callback: { spool } } : {}),
+        callback: { ...opts.callbackFiles, ...(spool ? { spool } : {}) },
       },
     });
     alerting = live;
