@@ -1,7 +1,7 @@
 // Builds a KiveAlert v1 from a kernel event and what we know about its trap. Pure: no
 // I/O, no clock; the caller passes the process details and the wall-clock time.
 
-import type { KiveAlertV1 } from '../api/v1/types.ts';
+import type { KiveAlertV1, TrapExclusions } from '../api/v1/types.ts';
 import type { KernelEvent } from '../kernel/event.ts';
 
 /** The fields of a kernel event an alert needs (a type-only view of src/kernel's event). */
@@ -23,6 +23,10 @@ export interface TrapContext {
   callback?: string;
   /** Node of the container, when it differs from the node that raised the alert. */
   nodeName?: string;
+  /** Accesses that raise no alert (src/traps/exclude.ts). */
+  exclude?: TrapExclusions;
+  /** When Kive first created the file (ms since the epoch): opens exclude.plantingWindowSeconds. */
+  plantedAtMs?: number;
 }
 
 export interface AlertEnvironment {
@@ -47,13 +51,17 @@ export type TruncatedProcessField = 'binary' | 'cwd' | 'arguments';
 
 /**
  * Who accessed the file, as opposed to whose file it is (`pod`): from the event's cgroup
- * id, mapped to the containers of the pods on the node (src/alerts/accessor.ts). `host:
- * true` means in no such container: a host process (or a container no pod on this node
- * owns). The cgroup id is a decimal string, as it is a 64-bit kernfs inode number.
+ * id, placed in the node's cgroup v2 tree (src/alerts/accessor.ts). `host: true`: a
+ * cgroup of the tree that no container runtime named, i.e. a host process. `host:
+ * false`: a container's cgroup; `pod` when a pod on this node owns that container (its
+ * `container.name` is then the pod's name for it, else empty). Neither (`host` absent):
+ * Kive could not place the cgroup, and `unknown-reason` says why. The cgroup id is a
+ * decimal string, as it is a 64-bit kernfs inode number.
  */
 export type Accessor =
   | { host: true; 'cgroup-id': string }
-  | { host: false; 'cgroup-id': string; pod: { name: string; namespace: string }; container: { id: string; name: string } };
+  | { host: false; 'cgroup-id': string; pod?: { name: string; namespace: string }; container: { id: string; name: string } }
+  | { host?: never; 'cgroup-id': string; 'unknown-reason': string };
 
 /** Alert as built: the v1 fields plus a few Kive extensions (allowed by the schema). */
 export type KiveAlert = KiveAlertV1 & {
@@ -124,7 +132,12 @@ export function buildAlert(
 
 /** A copy with a fixed key order, the order serialize.ts writes. */
 export function copyAccessor(a: Accessor): Accessor {
-  return a.host
-    ? { host: true, 'cgroup-id': a['cgroup-id'] }
-    : { host: false, 'cgroup-id': a['cgroup-id'], pod: { name: a.pod.name, namespace: a.pod.namespace }, container: { id: a.container.id, name: a.container.name } };
+  if ('unknown-reason' in a) return { 'cgroup-id': a['cgroup-id'], 'unknown-reason': a['unknown-reason'] };
+  if (a.host) return { host: true, 'cgroup-id': a['cgroup-id'] };
+  return {
+    host: false,
+    'cgroup-id': a['cgroup-id'],
+    ...(a.pod ? { pod: { name: a.pod.name, namespace: a.pod.namespace } } : {}),
+    container: { id: a.container.id, name: a.container.name },
+  };
 }

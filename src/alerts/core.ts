@@ -15,6 +15,7 @@ import type { ProcessCache } from './process.ts';
 import type { AlertSink, SinkContext, SinkFactory, SinkLogger, SinkOutcomes } from './sink.ts';
 import { SINKS } from './sinks.ts';
 import { fileChangeAlert, type FileChange } from '../standalone/file-changes.ts';
+import type { ExclusionReason } from '../traps/exclude.ts';
 
 /** Where built alerts go: every sink that takes them. */
 export interface AlertOutput {
@@ -53,6 +54,8 @@ export interface AlertingOptions {
   ignore?: (event: PipelineEvent) => boolean;
   /** Called once per alert built, with its trap's policy (the per-policy metric). */
   countAlert?: (policyName: string) => void;
+  /** Called once per access a trap's exclusions matched (src/traps/exclude.ts). */
+  countExcluded?: (policyName: string, reason: ExclusionReason) => void;
   processes: ProcessCache;
   losses: LossSource;
   wallClockMs: (tsNs: bigint) => number;
@@ -86,14 +89,16 @@ export function startAlerting(o: AlertingOptions): Alerting {
     if (sink !== undefined) sinks.push(sink);
   }
   const fanout = new Fanout(sinks);
-  const trapsFor = (e: PipelineEvent): readonly TrapContext[] => {
-    if (o.ignore?.(e)) return [];
-    const found = o.traps.trapsFor(e);
-    // The pipeline builds one alert per trap returned here (pipeline.ts).
-    if (o.countAlert) for (const t of found) o.countAlert(t.policyName);
-    return found;
-  };
-  const pipeline = new AlertPipeline({ env: o.env, trapsFor, processes: o.processes, out: fanout, wallClockMs: o.wallClockMs });
+  const trapsFor = (e: PipelineEvent): readonly TrapContext[] => (o.ignore?.(e) ? [] : o.traps.trapsFor(e));
+  const pipeline = new AlertPipeline({
+    env: o.env,
+    trapsFor,
+    processes: o.processes,
+    out: fanout,
+    wallClockMs: o.wallClockMs,
+    ...(o.countAlert ? { onAlert: (t: TrapContext) => o.countAlert!(t.policyName) } : {}),
+    ...(o.countExcluded ? { onExcluded: (t: TrapContext, reason: ExclusionReason) => o.countExcluded!(t.policyName, reason) } : {}),
+  });
   const losses = new LossReporter({ source: o.losses, trapsFor: (key) => o.traps.trapsFor(key), env: o.env, out: fanout, log: o.log });
   let fileChanges = 0;
   let closed: Promise<SinkTotals> | undefined;

@@ -3,13 +3,15 @@
 // to every sink that takes it (core.ts). The trap index is injected: `kive run` and the
 // operator's loader each keep their own.
 //
-// Counting: `alerts` is every alert built. Each sink accounts for each alert it was given
-// (delivered, dropped or failed: sink.ts).
+// Counting: `alerts` is every alert built, `excluded` every (event, trap) a trap's
+// exclusions matched (src/traps/exclude.ts): counted, not alerted. Each sink accounts for
+// each alert it was given (delivered, dropped or failed: sink.ts).
 
 import type { AccessEvent, AlertEnvironment, TrapContext } from './build.ts';
 import type { AlertOutput } from './core.ts';
 import type { ProcessCache, ProcessEventFields } from './process.ts';
 import { serializeAlert } from './serialize.ts';
+import { exclusionOf, type ExclusionReason } from '../traps/exclude.ts';
 
 export type PipelineEvent = AccessEvent & ProcessEventFields & { tsNs: bigint };
 
@@ -20,6 +22,10 @@ export interface AlertPipelineOptions {
   processes: ProcessCache;
   out: AlertOutput;
   wallClockMs: (tsNs: bigint) => number;
+  /** Called once per alert built (the per-policy metric). */
+  onAlert?: (trap: TrapContext) => void;
+  /** Called once per access a trap's exclusions matched. */
+  onExcluded?: (trap: TrapContext, reason: ExclusionReason) => void;
 }
 
 export class AlertPipeline {
@@ -28,13 +34,15 @@ export class AlertPipeline {
   alerts = 0;
   /** Events whose file no trap watches any more (a race with disarming, not a loss). */
   unmatched = 0;
+  /** (event, trap) pairs not alerted because the trap excludes the accessor. */
+  excluded = 0;
 
   constructor(options: AlertPipelineOptions) {
     this.#o = options;
   }
 
   handle(events: readonly PipelineEvent[]): void {
-    const { env, trapsFor, processes, out, wallClockMs } = this.#o;
+    const { env, trapsFor, processes, out, wallClockMs, onAlert, onExcluded } = this.#o;
     for (const event of events) {
       const traps = trapsFor(event);
       if (traps.length === 0) {
@@ -44,8 +52,15 @@ export class AlertPipeline {
       const process = processes.lookup(event);
       const time = wallClockMs(event.tsNs);
       for (const trap of traps) {
+        const reason = trap.exclude === undefined ? undefined : exclusionOf(trap, process, time);
+        if (reason !== undefined) {
+          this.excluded++;
+          onExcluded?.(trap, reason);
+          continue;
+        }
         const line = serializeAlert(trap, event, process, env, time);
         this.alerts++;
+        onAlert?.(trap);
         out.emit(line, [trap], event.tsNs);
       }
     }

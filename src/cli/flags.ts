@@ -51,6 +51,12 @@ const callbackSecretFlag = {
   description: 'HMAC-SHA256 key (the file\'s bytes, a trailing newline dropped): callbacks carry X-Kive-Signature: sha256=<hex> (docs/alerts.md)',
 } as const satisfies FlagSpec;
 const callbackCaFlag = { type: 'string', value: 'FILE', fallback: 'the system\'s CAs', description: 'PEM CA bundle trusted for https callbacks' } as const satisfies FlagSpec;
+const cgroupRootFlag = {
+  type: 'string',
+  value: 'DIR',
+  fallback: 'where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host)',
+  description: 'the host\'s cgroup v2 tree, to name the accessing process\'s container in alerts (`accessor`, docs/alerts.md)',
+} as const satisfies FlagSpec;
 const ms = (description: string, fallback: string) => ({ type: 'string', value: 'MS', fallback, description }) as const satisfies FlagSpec;
 
 export const RUN = {
@@ -61,6 +67,7 @@ export const RUN = {
     policy: { type: 'string', multiple: true, value: 'FILE', description: 'a KivePolicy YAML file (at least one)' },
     backend: backendFlag,
     'max-traps': maxTrapsFlag,
+    'cgroup-root': cgroupRootFlag,
     'node-name': { type: 'string', value: 'NAME', fallback: 'the host name', description: 'node name written into alerts' },
     'stdout-buffer-bytes': { type: 'string', value: 'N', fallback: '8 MiB', description: 'how much stdout may hold for a slow reader before alerts are dropped (and counted)' },
     'aggregate-window': { type: 'string', value: 'MS', fallback: '1000', description: 'repeats of one process\'s access to one trap folded into its next alert per window; 0 = off (docs/kernel.md "Floods")' },
@@ -107,6 +114,7 @@ export const OPERATOR = {
     'max-traps': maxTrapsFlag,
     'cri-socket': { type: 'string', value: 'PATH', fallback: 'the first of containerd\'s and CRI-O\'s that exists', description: 'container runtime (CRI) socket' },
     'proc-root': { type: 'string', value: 'DIR', fallback: '/proc', description: 'where the host\'s /proc is mounted' },
+    'cgroup-root': cgroupRootFlag,
     'disable-discover': { type: 'boolean', description: 'do not run the discover controller (every node)' },
     'disable-loader': { type: 'boolean', description: 'do not run the loader (elected per kernel)' },
     'disable-pod-controller': { type: 'boolean', description: 'do not run the pod controller (elected per cluster)' },

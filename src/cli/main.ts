@@ -73,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
         ...(stdoutBufferBytes !== undefined ? { stdoutBufferBytes } : {}),
         ...(aggregateWindowMs !== undefined ? { aggregateWindowMs } : {}),
         ...(values['node-name'] !== undefined ? { nodeName: values['node-name'] } : {}),
+        ...(values['cgroup-root'] !== undefined ? { cgroupRoot: values['cgroup-root'] } : {}),
         ...(values['callback-secret-file'] !== undefined ? { callbackSecretFile: values['callback-secret-file'] } : {}),
         ...(values['callback-ca-file'] !== undefined ? { callbackCaFile: values['callback-ca-file'] } : {}),
         ...(callbackRetryForMs !== undefined ? { callbackRetryForMs } : {}),

@@ -107,6 +107,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       callbackFiles,
       ...(values['cri-socket'] !== undefined ? { criEndpoint: values['cri-socket'] } : {}),
       ...(values['proc-root'] !== undefined ? { procRoot: values['proc-root'] } : {}),
+      ...(values['cgroup-root'] !== undefined ? { cgroupRoot: values['cgroup-root'] } : {}),
       ...(lease[0] !== undefined ? { lease: { durationMs: lease[0], renewDeadlineMs: lease[1] as number, retryPeriodMs: lease[2] as number } } : {}),
     },
     stop.signal,

@@ -8,6 +8,8 @@ import { readCallbackFiles } from './callback-files.ts';
 import { Spool } from '../alerts/spool.ts';
 import { startAlerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
+import { nodeAccessorIndex } from '../alerts/accessor.ts';
+import type { Accessor } from '../alerts/build.ts';
 import { loadPolicyFile } from '../api/v1/load.ts';
 import type { KivePolicy } from '../api/v1/types.ts';
 import { FileMonitor, type BackendName } from '../kernel/monitor.ts';
@@ -39,7 +41,15 @@ export interface RunOptions {
   spoolDir?: string;
   /** Serve /metrics, /healthz and /readyz here (docs/metrics.md); off when absent. */
   metricsAddress?: { host: string; port: number };
+  /** The host's cgroup v2 tree (--cgroup-root); default: where cgroup2 is mounted. */
+  cgroupRoot?: string;
   log: Logger;
+}
+
+/** On a host there are no pods: an accessor is the host or a container, by its runtime id. */
+function accessorsOnHost(cgroupRoot: string | undefined, log: Logger): (cgroupId: bigint) => Accessor {
+  const index = nodeAccessorIndex({ cgroupRoot, log });
+  return (id) => index.of(id);
 }
 
 // Shutdown's time bound (docs/alerts.md, "Delivery"): after SIGTERM the sinks get
@@ -78,8 +88,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     // Lazy: the trap set is made below, as it reports file changes to this core.
     traps: { trapsFor: (key) => traps.trapsFor(key) },
     ignore: (e) => e.tgid === process.pid,
-    ...(metrics ? { countAlert: (policy: string) => metrics.countAlert(policy) } : {}),
-    processes: new ProcessCache(),
+    ...(metrics ? { countAlert: (policy: string) => metrics.countAlert(policy), countExcluded: (policy: string, reason: string) => metrics.countExcluded(policy, reason) } : {}),
+    processes: new ProcessCache({ accessorOf: accessorsOnHost(opts.cgroupRoot, log) }),
     losses: monitor,
     wallClockMs: (ts) => monitor.wallClockMs(ts),
     log,
@@ -152,6 +162,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
         fileChanges: alerting.fileChanges(),
         lostAlerts: alerting.losses.reports,
         unmatched: alerting.pipeline.unmatched,
+        excluded: alerting.pipeline.excluded,
         lost: alerting.losses.lost,
         // Each sink under its name (stdout, callbacks, ...): alerts, delivered, dropped,
         // failed (and callbacks' spooled). stdout's alerts = alerts + fileChanges +

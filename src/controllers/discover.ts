@@ -51,6 +51,8 @@ export interface DiscoverDeps {
   recheckMs?: number;
   /** Root of the host's /proc (tests may point elsewhere). */
   procRoot?: string;
+  /** The wall clock, for KiveData plantedAt. */
+  now?: () => number;
   /**
    * Keeps a watch on each resolved trap's directory so a replaced file is re-resolved
    * at once (src/runtime/watch.ts TrapWatchSet); without it only recheckMs notices.
@@ -74,9 +76,35 @@ function unchanged(a: KiveData | undefined, b: KiveData): boolean {
   return a !== undefined && JSON.stringify(a.spec) === JSON.stringify(b.spec) && JSON.stringify(a.metadata.labels) === JSON.stringify(b.metadata.labels);
 }
 
+/**
+ * When Kive planted the file (KiveData plantedAt, exclude.plantingWindowSeconds): set
+ * when a run creates the file for a KiveData that did not exist yet, kept while the
+ * KiveData names the same file. A file Kive recreates after someone deleted it opens no
+ * window: whoever deleted it could otherwise read the new one unseen. `recent` holds
+ * what this process planted, for a reconcile that runs before the cache has the KiveData.
+ */
+function plantedAt(
+  trap: KiveTrap, file: ResolvedFile, name: string, before: KiveData | undefined,
+  recent: Map<string, { inode: string; at: string }>, now: () => number,
+): string | undefined {
+  if (trap.exclude?.plantingWindowSeconds === undefined) return undefined;
+  const inode = file.ino.toString();
+  const mine = recent.get(name);
+  if (mine !== undefined && mine.inode === inode) return mine.at;
+  if (before === undefined) {
+    if (!file.created) return undefined;
+    const at = new Date(now()).toISOString();
+    if (recent.size >= 10_000) recent.clear();
+    recent.set(name, { inode, at });
+    return at;
+  }
+  return before.spec.inode === inode && before.spec.devId === file.dev ? before.spec.plantedAt : undefined;
+}
+
 export function createDiscoverReconciler(deps: DiscoverDeps) {
   const { caches, writer, log } = deps;
   const procRoot = deps.procRoot ?? '/proc';
+  const recentlyPlanted = new Map<string, { inode: string; at: string }>();
 
   return async function reconcileDiscover(policyKey: string): Promise<ReconcileResult> {
     // 1. Load the policy. Gone or going: this node's KiveData of it go too.
@@ -103,6 +131,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
         message: `trap ${trap.path}: matchAny names namespace ${forbidden.map((n) => `"${n}"`).join(', ')}; a KivePolicy in namespace "${policyNs ?? ''}" selects only pods of its own namespace (only policies in "${deps.namespace}" select other namespaces)`.slice(0, 1024),
       });
     }
+    const byName = new Map(existing.map((d) => [d.metadata.name, d]));
     const desired = new Map<string, KiveData>();
     const keep = new Set<string>(); // existing KiveData kept through a transient failure
     const watchTargets: Array<{ root: string; path: string }> = [];
@@ -141,15 +170,18 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
             problems.push(problemOf(err, trap, container));
             continue;
           }
+          const name = kiveDataName(trapId(policy, trap), pod.metadata.uid, pod.metadata.name, pod.metadata.namespace, container.containerName);
           if (file.created) log.info({ policy: policyKey, path: trap.path, pod: pod.metadata.name, container: container.containerName }, 'created honeytoken');
-          const data = buildKiveData({ policy, trap, container, file, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace });
+          const data = buildKiveData({
+            policy, trap, container, file, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace,
+            plantedAt: plantedAt(trap, file, name, byName.get(name), recentlyPlanted, deps.now ?? Date.now),
+          });
           desired.set(data.metadata.name, data);
         }
       }
     }
 
     // 4. Converge: apply what changed, delete what is no longer wanted.
-    const byName = new Map(existing.map((d) => [d.metadata.name, d]));
     for (const data of desired.values()) {
       if (!unchanged(byName.get(data.metadata.name), data)) await writer.apply(data);
     }

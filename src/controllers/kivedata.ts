@@ -17,10 +17,12 @@ export interface KiveDataInput {
   nodeName: string;
   /** Namespace the operator keeps KiveData in (kivebpf-system by default). */
   namespace: string;
+  /** RFC 3339: when Kive created this file for this KiveData (exclude.plantingWindowSeconds). */
+  plantedAt?: string | undefined;
 }
 
 export function buildKiveData(input: KiveDataInput): KiveData {
-  const { policy, trap, container, file, kernelId, nodeName, namespace } = input;
+  const { policy, trap, container, file, kernelId, nodeName, namespace, plantedAt } = input;
   const pod = container.pod.metadata;
   const id = computeTrapId(policy, trap);
   const ino = file.ino;
@@ -60,6 +62,8 @@ export function buildKiveData(input: KiveDataInput): KiveData {
       containerId: container.containerId ?? '',
       containerName: container.containerName,
       inode: ino.toString(),
+      ...(trap.exclude !== undefined ? { exclude: trap.exclude } : {}),
+      ...(plantedAt !== undefined ? { plantedAt } : {}),
     },
   };
 }
@@ -81,5 +85,7 @@ export function trapContextOf(data: KiveData): TrapContext {
     pod: { name: s.podName, namespace: s.podNamespace, uid: s.podUid },
     container: { id: s.containerId, name: s.containerName },
     nodeName: s.nodeName,
+    exclude: s.exclude,
+    plantedAtMs: s.plantedAt !== undefined ? Date.parse(s.plantedAt) : undefined,
   });
 }

@@ -57,6 +57,7 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
   readonly #reconcileErrors: Counter<'controller'>;
   readonly #leader: Gauge<'lease'>;
   readonly #alerts: Counter<'policy'>;
+  readonly #excluded: Counter<'policy' | 'reason'>;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -183,6 +184,12 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
     });
     this.#leader = new Gauge({ name: 'kive_leader', help: '1 while this process holds the Lease, else 0', labelNames: ['lease'], registers });
     this.#alerts = new Counter({ name: 'kive_alerts_total', help: 'File access alerts built, per policy name', labelNames: ['policy'], registers });
+    this.#excluded = new Counter({
+      name: 'kive_alerts_excluded_total',
+      help: "Accesses a trap's exclusions matched (no alert), per policy name and reason (binary, container, planting-window)",
+      labelNames: ['policy', 'reason'],
+      registers,
+    });
     this.#latency = new Histogram({
       name: 'kive_alert_delivery_latency_seconds',
       help:
@@ -244,5 +251,9 @@ export class KiveMetrics implements ControllerMetrics, LeaderMetrics {
 
   countAlert(policy: string): void {
     this.#alerts.inc({ policy });
+  }
+
+  countExcluded(policy: string, reason: string): void {
+    this.#excluded.inc({ policy, reason });
   }
 }

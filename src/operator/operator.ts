@@ -9,6 +9,8 @@
 
 import { startAlerting, type Alerting } from '../alerts/core.ts';
 import { ProcessCache } from '../alerts/process.ts';
+import { nodeAccessorIndex, podContainersById, type AccessorContainer } from '../alerts/accessor.ts';
+import type { Accessor } from '../alerts/build.ts';
 import type { CallbackOptions } from '../alerts/callback.ts';
 import { Spool } from '../alerts/spool.ts';
 import type { KiveData, KivePolicy } from '../api/v1/types.ts';
@@ -57,6 +59,8 @@ export interface OperatorOptions {
   /** CRI socket; undefined: the first of containerd's and CRI-O's that exists. */
   criEndpoint?: string;
   procRoot?: string;
+  /** The host's cgroup v2 tree (accessor identity); default: where cgroup2 is mounted. */
+  cgroupRoot?: string;
   /** Leader election timings (client-go defaults unless set). */
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   kernelGraceMs?: number;
@@ -93,8 +97,14 @@ export async function runOperator(opts: OperatorOptions, signal: AbortSignal): P
     policies.start();
     policies.waitForSync(signal).then(() => ready.set('policy informer synced', true), () => {});
     const running: Promise<void>[] = [];
-    if (opts.discover) stops.push(await startDiscover(opts, policies));
-    if (opts.loader) running.push(elect(opts, loaderLeaseName(opts.kernelId), (s) => runLoader(opts, policies, s), signal));
+    // This node's pods: what discover matches, and what names an alert's accessor in the loader.
+    const pods = new Informer<Pod & KubeObject>({ client: opts.client, resource: PODS, fieldSelector: `spec.nodeName=${opts.nodeName}`, logger: opts.log });
+    if (opts.discover || opts.loader) {
+      stops.push(() => pods.stop());
+      pods.start();
+    }
+    if (opts.discover) stops.push(await startDiscover(opts, policies, pods));
+    if (opts.loader) running.push(elect(opts, loaderLeaseName(opts.kernelId), (s) => runLoader(opts, policies, pods, s), signal));
     if (opts.podController) running.push(elect(opts, POD_CONTROLLER, (s) => runPodController(opts, policies, s), signal));
     opts.log.info({ node: opts.nodeName, kernelId: opts.kernelId, discover: opts.discover, loader: opts.loader, podController: opts.podController }, 'operator started');
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -127,9 +137,8 @@ async function elect(opts: OperatorOptions, name: string, work: (signal: AbortSi
   }
 }
 
-async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>): Promise<() => Promise<void>> {
+async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, pods: Informer<Pod & KubeObject>): Promise<() => Promise<void>> {
   const { client, log } = opts;
-  const pods = new Informer<Pod & KubeObject>({ client, resource: PODS, fieldSelector: `spec.nodeName=${opts.nodeName}`, logger: log });
   const data = new Informer<KiveData & KubeObject>({
     client,
     resource: KIVE_DATA,
@@ -179,7 +188,6 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
   controller.watch(policies);
   controller.watch(pods, allPolicies); // any pod change on this node may change any policy's matches
   controller.watch(data, (d) => [policyKeyOfData(d)]); // recreate a KiveData deleted behind our back
-  pods.start();
   data.start();
   await Promise.all([policies.waitForSync(), pods.waitForSync(), data.waitForSync()]);
   opts.readiness?.set('discover informers synced', true);
@@ -189,13 +197,25 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
     await events.flush();
     untrackEvents?.();
     watches.close();
-    await Promise.all([pods.stop(), data.stop()]);
+    await data.stop();
     cri?.close();
   };
 }
 
+/**
+ * The accessor of each event (docs/alerts.md `accessor`): its cgroup placed in the host's
+ * cgroup v2 tree, the container named by this node's pods. The pod index is rebuilt on
+ * the first lookup after any pod change.
+ */
+function nodeAccessors(opts: OperatorOptions, pods: Informer<Pod & KubeObject>): (cgroupId: bigint) => Accessor {
+  let byId: Map<string, AccessorContainer> | undefined;
+  pods.addEventHandler({ onAdd: () => (byId = undefined), onUpdate: () => (byId = undefined), onDelete: () => (byId = undefined) });
+  const index = nodeAccessorIndex({ cgroupRoot: opts.cgroupRoot, log: opts.log, podContainer: (bare) => (byId ??= podContainersById(pods.store.list())).get(bare) });
+  return (id) => index.of(id);
+}
+
 /** The loader, while leading on this kernel: load the program, keep its map, alert. */
-async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
+async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & KubeObject>, pods: Informer<Pod & KubeObject>, leading: AbortSignal): Promise<void> {
   const { client, log } = opts;
   // Ready only once this leader's program is attached; a process that does not lead
   // this kernel's Lease has no program to attach (runOperator sets it back).
@@ -245,7 +265,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       env: { kernelId: opts.kernelId, nodeName: opts.nodeName },
       traps,
       ...(opts.metrics ? { countAlert: (policy: string) => opts.metrics!.countAlert(policy) } : {}),
-      processes: new ProcessCache(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+      ...(opts.metrics ? { countExcluded: (policy: string, reason: string) => opts.metrics!.countExcluded(policy, reason) } : {}),
+      processes: new ProcessCache({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), accessorOf: nodeAccessors(opts, pods) }),
       losses: monitor,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
       log,
@@ -280,7 +301,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
     // Bounded (docs/alerts.md, "Delivery"): a stalled stdout or a silent receiver cannot hold up the exit.
     if (alerting) {
       const sinks = await alerting.close(3_000);
-      log.info({ alerts: alerting.pipeline.alerts, lost: alerting.losses.lost, ...sinks }, 'loader stopped: alert outcomes');
+      log.info({ alerts: alerting.pipeline.alerts, excluded: alerting.pipeline.excluded, lost: alerting.losses.lost, ...sinks }, 'loader stopped: alert outcomes');
     }
   }
 }

@@ -117,7 +117,7 @@ export class HostTrapSet {
           current: undefined,
           files: new Map(),
           missing: false,
-          context: trapContext({ policyName: policy.metadata.name, path: t.path, metadata: t.metadata, callback: t.callback }),
+          context: trapContext({ policyName: policy.metadata.name, path: t.path, metadata: t.metadata, callback: t.callback, exclude: t.exclude }),
         };
         this.#traps.push(trap);
         this.#arm(trap, true);
@@ -201,6 +201,8 @@ export class HostTrapSet {
     if (file !== undefined) {
       trap.missing = false;
       if (file.created) this.#deps.log.info({ path: trap.path, mode: trap.mode }, 'created honeytoken');
+      // Only the first creation opens the planting window (discover.ts plantedAt says why).
+      if (file.created && initial && trap.context.exclude?.plantingWindowSeconds !== undefined) trap.context = { ...trap.context, plantedAtMs: Date.now() };
     }
     const atPath = file !== undefined ? fileId(file) : undefined;
     const before = [...trap.files.keys()];

@@ -4,6 +4,7 @@
 // empty strings, as KiveAlert v1 requires them.
 
 import type { TrapContext } from '../alerts/build.ts';
+import type { TrapExclusions } from '../api/v1/types.ts';
 
 export interface TrapContextSource {
   policyName: string;
@@ -14,6 +15,9 @@ export interface TrapContextSource {
   container?: { id?: string | undefined; name?: string | undefined } | undefined;
   /** The node of the container, when the source knows it. */
   nodeName?: string | undefined;
+  exclude?: TrapExclusions | undefined;
+  /** When Kive first created the file (ms since the epoch). */
+  plantedAtMs?: number | undefined;
 }
 
 export function trapContext(s: TrapContextSource): TrapContext {
@@ -28,5 +32,7 @@ export function trapContext(s: TrapContextSource): TrapContext {
     ...(s.pod?.uid ? { podUid: s.pod.uid } : {}),
     ...(s.callback ? { callback: s.callback } : {}),
     ...(s.nodeName ? { nodeName: s.nodeName } : {}),
+    ...(s.exclude ? { exclude: s.exclude } : {}),
+    ...(s.plantedAtMs !== undefined && Number.isFinite(s.plantedAtMs) ? { plantedAtMs: s.plantedAtMs } : {}),
   };
 }

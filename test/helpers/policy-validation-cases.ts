@@ -104,6 +104,15 @@ export const VALIDATION_CASES: ValidationCase[] = [
   { name: 'metadata value yes (a bool)', trap: ['path: /secret.txt', 'metadata:', '  k: yes'], refuse: /spec\.traps\[0\]\.metadata\.k: .*must be (of type )?(string|boolean)/ },
   { name: 'mode 0444 (octal 292 for kubectl)', trap: ['path: /secret.txt', 'mode: 0444'], ...by('spec.traps[0].mode', rules.octalMode) },
   { name: 'mode 444', trap: ['path: /secret.txt', 'create: true', 'mode: 444'] },
+
+  // Exclusions (a Kive extension): binaries as canonical paths, container names as Kubernetes names.
+  { name: 'every exclusion', trap: ['path: /secret.txt', 'create: true', 'exclude:', '  binaries: [/usr/bin/koney-verify]', '  containers: [koney-agent]', '  plantingWindowSeconds: 30'] },
+  { name: 'excluded binary not absolute', trap: ['path: /secret.txt', 'exclude:', '  binaries: [cat]'], ...by('spec.traps[0].exclude.binaries[0]', rules.absolutePath) },
+  { name: 'excluded binary with a newline', trap: ['path: /secret.txt', 'exclude:', '  binaries: ["/bin/cat\\n"]'], ...by('spec.traps[0].exclude.binaries[0]', rules.noControlChars) },
+  { name: 'excluded binary with ..', trap: ['path: /secret.txt', 'exclude:', '  binaries: [/usr/../bin/cat]'], ...by('spec.traps[0].exclude.binaries[0]', rules.noDotDot) },
+  { name: 'excluded container not a name', trap: ['path: /secret.txt', 'exclude:', '  containers: [Koney_Agent]'], ...by('spec.traps[0].exclude.containers[0]', rules.containerNameExact) },
+  { name: 'planting window without create', trap: ['path: /secret.txt', 'exclude:', '  plantingWindowSeconds: 30'], ...by('spec.traps[0]', rules.plantingWindowNeedsCreate) },
+  { name: 'planting window over 600 s', trap: ['path: /secret.txt', 'create: true', 'exclude:', '  plantingWindowSeconds: 601'], refuse: /spec\.traps\[0\]\.exclude\.plantingWindowSeconds: .*(less than or equal to 600|must be <= 600)/ },
 ];
 
 /** The KivePolicy YAML of case number `i`, as a user would write it. */

@@ -89,16 +89,18 @@ test('repeats folded by the kernel appear as metadata.repeats, and only when the
 
 test('the accessor is an extra top-level field; the v1 pod stays the file\'s', async () => {
   const { AccessorIndex } = await import('../../src/alerts/accessor.ts');
-  const index = new AccessorIndex();
-  index.set(42n, { podName: 'reader', podNamespace: 'team-a', containerId: 'containerd://r', containerName: 'sh' });
+  const r = 'e'.repeat(64);
+  const index = new AccessorIndex({
+    scan: () => new Map([[1n, '/'], [42n, `/kubepods.slice/kubepods-pod9.slice/cri-containerd-${r}.scope`], [43n, `/k8s.io/${'f'.repeat(64)}`]]),
+    podContainer: (id) => (id === r ? { podName: 'reader', podNamespace: 'team-a', containerId: `containerd://${r}`, containerName: 'sh' } : undefined),
+  });
   const inContainer = buildAlert(trap, event, { ...proc, accessor: index.of(42n) }, env, 0);
   assertKiveAlertV1(inContainer);
-  assert.deepEqual(inContainer.accessor, { host: false, 'cgroup-id': '42', pod: { name: 'reader', namespace: 'team-a' }, container: { id: 'containerd://r', name: 'sh' } });
+  assert.deepEqual(inContainer.accessor, { host: false, 'cgroup-id': '42', pod: { name: 'reader', namespace: 'team-a' }, container: { id: `containerd://${r}`, name: 'sh' } });
   assert.deepEqual(inContainer.pod, buildAlert(trap, event, proc, env, 0).pod, 'pod unchanged');
   const host = buildAlert(trap, event, { ...proc, accessor: index.of(1n) }, env, 0);
   assert.deepEqual(host.accessor, { host: true, 'cgroup-id': '1' });
-  assert.equal(index.of(1n), index.of(1n), 'one object per host cgroup, so the serializer caches it');
-  index.delete(42n);
-  assert.equal(index.of(42n).host, true, 'a container gone from the node is no longer named');
+  assert.deepEqual(buildAlert(trap, event, { ...proc, accessor: index.of(43n) }, env, 0).accessor, { host: false, 'cgroup-id': '43', container: { id: 'f'.repeat(64), name: '' } }, 'a container no pod owns');
+  assert.deepEqual(buildAlert(trap, event, { ...proc, accessor: index.of(99n) }, env, 0).accessor, { 'cgroup-id': '99', 'unknown-reason': 'cgroup id not found in the cgroup v2 tree' }, 'not placed: unknown, not host');
   assert.equal('accessor' in buildAlert(trap, event, proc, env, 0), false, 'no mapping, no field');
 });

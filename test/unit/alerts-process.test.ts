@@ -81,12 +81,15 @@ test('kernel details the kernel cut short are marked truncated; /proc details ar
 
 test('with a cgroup mapping, details name the accessor; another cgroup is another entry', async () => {
   const { AccessorIndex } = await import('../../src/alerts/accessor.ts');
-  const index = new AccessorIndex();
-  index.set(77n, { podName: 'web-1', podNamespace: 'default', containerId: 'containerd://c', containerName: 'app' });
+  const c = 'c'.repeat(64);
+  const index = new AccessorIndex({
+    scan: () => new Map([[1n, '/'], [77n, `/kubepods/pod1/${c}`]]),
+    podContainer: (id) => (id === c ? { podName: 'web-1', podNamespace: 'default', containerId: `containerd://${c}`, containerName: 'app' } : undefined),
+  });
   const fs = fakeProc({ '/proc/42/comm': 'cat\n', '/proc/42/cmdline': 'cat\0x\0' }, { '/proc/42/exe': '/usr/bin/cat', '/proc/42/cwd': '/' });
   const cache = new ProcessCache({ fs, accessorOf: (id) => index.of(id) });
   assert.deepEqual(cache.lookup({ tgid: 42, comm: 'cat', cgroupId: 77n }).accessor, {
-    host: false, 'cgroup-id': '77', pod: { name: 'web-1', namespace: 'default' }, container: { id: 'containerd://c', name: 'app' },
+    host: false, 'cgroup-id': '77', pod: { name: 'web-1', namespace: 'default' }, container: { id: `containerd://${c}`, name: 'app' },
   });
   assert.deepEqual(cache.lookup({ tgid: 42, comm: 'cat', cgroupId: 1n }).accessor, { host: true, 'cgroup-id': '1' });
   assert.equal('accessor' in new ProcessCache({ fs }).lookup({ tgid: 42, comm: 'cat', cgroupId: 77n }), false, 'no mapping: no accessor');

@@ -159,6 +159,19 @@ export const containerNameForm: Rule = {
   },
 };
 
+// Container names as the API server checks them (IsDNS1123Label).
+export const containerNameExact = re2Rule(`^${DNS1123_LABEL}$`, 'exclude.containers items must be container names (lowercase RFC 1123 labels: a-z, 0-9 and -, at most 63 characters)');
+
+// The planting window opens when Kive creates the file, so without `create` it never would.
+export const plantingWindowNeedsCreate: Rule = {
+  rule: "!has(self.exclude) || !has(self.exclude.plantingWindowSeconds) || (has(self.create) && self.create)",
+  message: 'exclude.plantingWindowSeconds needs create: true (the window opens when Kive creates the file)',
+  check: (v) => {
+    const t = v as { create?: unknown; exclude?: { plantingWindowSeconds?: unknown } } | null;
+    return typeof t !== 'object' || t === null || t.exclude?.plantingWindowSeconds === undefined || t.create === true;
+  },
+};
+
 export const metadataKeys: Rule = {
   rule: 'self.all(k, k.size() > 0 && k.size() <= 253)',
   message: 'metadata keys must be 1 to 253 characters',
@@ -171,7 +184,8 @@ export const RULES_BY_CEL: ReadonlyMap<string, Rule> = new Map(
   [
     absolutePath, noDotDot, canonicalPath, noTrailingSlash, noControlChars, notUnderProc, octalMode,
     callbackScheme, callbackNoCredentials, callbackNoSpaces, callbackHost, callbackPort, ipAddress,
-    podName, namespaceName, labelKeys, labelValues, containerNameForm, metadataKeys,
+    podName, namespaceName, labelKeys, labelValues, containerNameForm, metadataKeys, containerNameExact,
+    plantingWindowNeedsCreate,
   ].map(
     (r) => [r.rule, r],
   ),

@@ -14,6 +14,7 @@ import {
   callbackPort,
   callbackScheme,
   canonicalPath,
+  containerNameExact,
   containerNameForm,
   ipAddress,
   labelKeys,
@@ -25,6 +26,7 @@ import {
   noTrailingSlash,
   notUnderProc,
   octalMode,
+  plantingWindowNeedsCreate,
   podName,
   type Rule,
 } from './rules.ts';
@@ -40,6 +42,8 @@ export const LIMITS = {
   metadataValueLength: 1024,
   callbackLength: 2048,
   nameLength: 253,
+  exclusions: 16,
+  plantingWindowSeconds: 600,
 } as const;
 
 function celRules(...rules: Rule[]): Schema {
@@ -75,16 +79,47 @@ const matchBlock: Schema = {
   },
 };
 
+const pathRules = [absolutePath, noDotDot, canonicalPath, noTrailingSlash, noControlChars];
+
+export const exclusionsSchema: Schema = {
+  type: 'object',
+  description: 'Accesses that raise no alert; each one is counted (kive_alerts_excluded_total). Kive extension.',
+  minProperties: 1,
+  properties: {
+    binaries: {
+      type: 'array',
+      minItems: 1,
+      maxItems: LIMITS.exclusions,
+      description: 'Exact binary paths of host processes (never of processes in a container).',
+      items: { type: 'string', minLength: 1, maxLength: LIMITS.pathLength, ...celRules(...pathRules) },
+    },
+    containers: {
+      type: 'array',
+      minItems: 1,
+      maxItems: LIMITS.exclusions,
+      description: "Names of the accessing process's container, in a pod of the file's namespace.",
+      items: { type: 'string', minLength: 1, maxLength: 63, ...celRules(containerNameExact) },
+    },
+    plantingWindowSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LIMITS.plantingWindowSeconds,
+      description: 'Seconds after Kive first created the file (create: true) during which accesses are excluded.',
+    },
+  },
+};
+
 export const trapSchema: Schema = {
   type: 'object',
   required: ['path'],
+  ...celRules(plantingWindowNeedsCreate),
   properties: {
     path: {
       type: 'string',
       minLength: 1,
       maxLength: LIMITS.pathLength,
       description: 'Absolute path of the monitored file inside each matched container.',
-      ...celRules(absolutePath, noDotDot, canonicalPath, noTrailingSlash, noControlChars, notUnderProc),
+      ...celRules(...pathRules, notUnderProc),
     },
     create: { type: 'boolean', description: 'Create the file when missing (never truncates).' },
     mode: {
@@ -111,6 +146,7 @@ export const trapSchema: Schema = {
       description: "Copied into every alert's custom-metadata.",
       ...celRules(metadataKeys),
     }),
+    exclude: exclusionsSchema,
   },
 };
 
@@ -216,5 +252,7 @@ export const dataSpecSchema: Schema = {
     podIp: str(45, 'Pod IP.'),
     containerId: str(256, 'Container id as in the pod status, e.g. containerd://<id>.'),
     containerName: str(LIMITS.nameLength, 'Container name.'),
+    exclude: exclusionsSchema,
+    plantedAt: { type: 'string', format: 'date-time', description: 'When Kive created this file; opens exclude.plantingWindowSeconds.' },
   },
 };

@@ -28,6 +28,29 @@ export interface KiveTrap {
   matchAny?: MatchBlock[];
   /** Copied into each alert's `custom-metadata`. */
   metadata?: Record<string, string>;
+  /** Kive extension: accesses that raise no alert (counted instead). docs/alerts.md, "Exclusions". */
+  exclude?: TrapExclusions;
+}
+
+/**
+ * Kive extension: accessors a trap does not alert on, so that a tool that plants and
+ * verifies decoys (Koney) raises no false alert. Any one item that matches excludes the
+ * access; each excluded access is counted (kive_alerts_excluded_total), never lost.
+ */
+export interface TrapExclusions {
+  /**
+   * Exact binary paths of host processes (not in any container: inside a container an
+   * intruder could name a binary anything). Never matches a cut-short binary path.
+   */
+  binaries?: string[];
+  /** Container names: a process in a container of this name, in a pod of the file's namespace. */
+  containers?: string[];
+  /**
+   * Seconds after Kive created the file (`create: true`) during which any access is
+   * excluded: the planting tool's own read-back. Only the first creation for a
+   * container opens it; a file recreated later (deleted by someone) does not.
+   */
+  plantingWindowSeconds?: number;
 }
 
 export interface KivePolicySpec {
@@ -122,6 +145,10 @@ export interface KiveDataSpec {
   podIp?: string;
   containerId?: string;
   containerName?: string;
+  /** The trap's exclusions, copied from the policy (TrapExclusions). */
+  exclude?: TrapExclusions;
+  /** RFC 3339: when Kive created this file (opens exclude.plantingWindowSeconds). */
+  plantedAt?: string;
 }
 
 export interface KiveData {
