@@ -7,7 +7,7 @@
 // "unknown", never "host"; an exclusion (src/traps/exclude.ts) never matches it.
 
 import type { Accessor } from './build.ts';
-import { containerIdOfCgroupPath, findCgroup2Root, scanCgroupTree } from '../runtime/cgroup-tree.ts';
+import { cgroup2Under, containerIdOfCgroupPath, findCgroup2Root, scanCgroupTree } from '../runtime/cgroup-tree.ts';
 
 export interface AccessorContainer {
   podName: string;
@@ -86,7 +86,7 @@ export function podContainersById(pods: readonly PodLike[]): Map<string, Accesso
  * where cgroup2 is mounted). Without one, every accessor is unknown, and that is said once.
  */
 export function nodeAccessorIndex(o: { cgroupRoot?: string | undefined; podContainer?: AccessorIndexOptions['podContainer']; log: { warn(obj: object, msg: string): void } }): AccessorIndex {
-  const root = o.cgroupRoot ?? findCgroup2Root();
+  const root = o.cgroupRoot !== undefined ? cgroup2Under(o.cgroupRoot) : findCgroup2Root();
   if (root === undefined) o.log.warn({}, "no cgroup v2 hierarchy found; alerts cannot name the accessing process's container (accessor.unknown-reason)");
   return new AccessorIndex({ scan: () => (root === undefined ? undefined : scanCgroupTree(root)), ...(o.podContainer ? { podContainer: o.podContainer } : {}) });
 }

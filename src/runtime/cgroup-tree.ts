@@ -9,7 +9,7 @@
 // only the pod's own subtree there: mount the host's tree and pass it as the root
 // (`--cgroup-root`), or every other cgroup is unknown (never guessed to be the host).
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 
 /** Where the cgroup v2 file system is mounted, from /proc/self/mountinfo; undefined if nowhere. */
 export function cgroup2MountPoint(mountinfo: string): string | undefined {
@@ -30,6 +30,14 @@ export function findCgroup2Root(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * `dir` if it is a cgroup v2 root, else its `unified` child if that is one: a host's
+ * /sys/fs/cgroup mounted into a pod is then right on v2 and on hybrid v1 hosts alike.
+ */
+export function cgroup2Under(dir: string): string {
+  return !existsSync(`${dir}/cgroup.controllers`) && existsSync(`${dir}/unified/cgroup.controllers`) ? `${dir}/unified` : dir;
 }
 
 export interface CgroupScanLimits {

@@ -48,6 +48,14 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 /** Reads `path` inside the container, as a process of the container would. */
 export const catInside = (c: TestContainer, path: string) => run('nsenter', ['--target', String(c.pid), '--mount', '--', '/bin/cat', path]);
 
+let execSeq = 0;
+/**
+ * `cat` run the way `kubectl exec` runs it: by the runtime, in the container's cgroups
+ * (catInside only enters its mount namespace, so its cgroup is the test's own).
+ */
+export const catInContainer = (cd: Containerd, c: TestContainer, path: string) =>
+  cd.ctr(['task', 'exec', '--exec-id', `kive-cat-${process.pid}-${++execSeq}`, c.id, '/bin/cat', path], c.sandboxId !== undefined ? 'k8s.io' : 'default');
+
 export type ContainerState = { running: { startedAt: string } } | { waiting: { reason: string } } | { terminated: { exitCode: number; reason: string } };
 
 export class OperatorEnv {

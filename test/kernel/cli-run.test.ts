@@ -3,7 +3,7 @@
 // SIGTERM; and the clear refusal when not root. Root only; runs in the QEMU guests too.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { assertKiveAlertV1 } from '../helpers/alert-schema.ts';
 import { scaled } from '../kernels/time-scale.ts';
+import { findCgroup2Root } from '../../src/runtime/cgroup-tree.ts';
 
 const run = promisify(execFile);
 const KIVE = fileURLToPath(new URL('../../bin/kive', import.meta.url));
@@ -33,8 +34,18 @@ spec:
       mode: 444
       metadata:
         severity: critical
+    - path: ${join(dir, 'by-binary.txt')}
+      create: true
+      exclude:
+        binaries: [${realpathSync('/bin/cat')}]
+    - path: ${join(dir, 'planting.txt')}
+      create: true
+      exclude:
+        plantingWindowSeconds: 600
 `,
 );
+// The accessor is placed in the cgroup v2 tree; a guest without one says it cannot.
+const cgroupV2 = findCgroup2Root() !== undefined;
 
 test('kive run: honeytoken, alert on cat, follows a replaced file, exits cleanly on SIGTERM', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
   const child = spawn(KIVE, ['run', '--policy', policy], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,6 +75,16 @@ test('kive run: honeytoken, alert on cat, follows a replaced file, exits cleanly
     assert.equal(first.process.binary.endsWith('/cat'), true, first.process.binary);
     assert.equal(first.process.arguments, honey);
     assert.deepEqual(first['custom-metadata'], { severity: 'critical' });
+    if (cgroupV2) assert.equal(first.accessor.host, true, JSON.stringify(first.accessor));
+    else assert.match(first.accessor['unknown-reason'], /no cgroup v2/);
+
+    // Exclusions: a host binary (only where the accessor is known: it fails closed), and the planting window.
+    await run('cat', [join(dir, 'by-binary.txt')]);
+    await run('cat', [join(dir, 'planting.txt')]);
+    await run('cat', [honey]);
+    await waitFor('the alert after the excluded reads', () => (alerts.filter((a) => a.metadata.path === honey).length >= 2 ? true : undefined));
+    assert.equal(alerts.filter((a) => a.metadata.path === join(dir, 'planting.txt')).length, 0, 'inside the planting window');
+    assert.equal(alerts.filter((a) => a.metadata.path === join(dir, 'by-binary.txt')).length, cgroupV2 ? 0 : 1);
 
     // replace the file the way editors do: write a new one and rename it over
     writeFileSync(join(dir, 'new'), 'replaced');
@@ -78,6 +99,8 @@ test('kive run: honeytoken, alert on cat, follows a replaced file, exits cleanly
   }
   assert.equal(await exited, 0, logs.join('\n'));
   assert.ok(logs.some((l) => l.includes('"msg":"stopping"')));
+  const stopped = JSON.parse(logs.find((l) => l.includes('"msg":"stopped"'))!);
+  assert.equal(stopped.excluded, cgroupV2 ? 2 : 1, 'each excluded access counted');
 });
 
 test('kive run as a non-root user: a clear refusal, nothing created', { skip: process.getuid?.() !== 0 ? 'needs root to switch to an unprivileged user' : false }, async () => {

@@ -3,12 +3,12 @@
 // directory tree standing in for the cgroup file system.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { AccessorIndex, podContainersById } from '../../src/alerts/accessor.ts';
-import { cgroup2MountPoint, containerIdOfCgroupPath, scanCgroupTree } from '../../src/runtime/cgroup-tree.ts';
+import { cgroup2MountPoint, cgroup2Under, containerIdOfCgroupPath, scanCgroupTree } from '../../src/runtime/cgroup-tree.ts';
 
 const ID = 'a'.repeat(64);
 
@@ -75,4 +75,16 @@ test('pods name their containers by bare runtime id, init and ephemeral containe
   assert.equal(byId.get('b')?.containerName, 'init');
   assert.equal(byId.get('c')?.podNamespace, 'team-a');
   assert.equal(byId.size, 3);
+});
+
+test('--cgroup-root: a v2 root as given; a hybrid host\'s /sys/fs/cgroup means its unified child', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'kive-cgroot-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'v2'));
+  writeFileSync(join(root, 'v2/cgroup.controllers'), '');
+  mkdirSync(join(root, 'hybrid/unified'), { recursive: true });
+  writeFileSync(join(root, 'hybrid/unified/cgroup.controllers'), '');
+  assert.equal(cgroup2Under(join(root, 'v2')), join(root, 'v2'));
+  assert.equal(cgroup2Under(join(root, 'hybrid')), join(root, 'hybrid/unified'));
+  assert.equal(cgroup2Under(join(root, 'none')), join(root, 'none'));
 });
