@@ -61,7 +61,7 @@ test('the pipeline counts each excluded (event, trap) and alerts on the others',
     onAlert: (t) => void alerted.push(t.policyName),
     onExcluded: (t, reason) => void excluded.push(`${t.policyName}:${reason}`),
   });
-  const event = { ino: 1n, dev: 1, mask: 4, op: 1, pid: 5, tgid: 5, uid: 0, gid: 0, comm: 'cat', tsNs: 1n, cgroupId: 9n };
+  const event = { ino: 1n, dev: 1, mask: 4, op: 'permission' as const, pid: 5, tgid: 5, uid: 0, gid: 0, comm: 'cat', tsNs: 1n, cgroupId: 9n };
   pipeline.handle([event, { ...event, tsNs: 2n }]);
   assert.deepEqual(excluded, ['p:planting-window', 'p:planting-window']);
   assert.deepEqual(alerted, ['q', 'q']);
