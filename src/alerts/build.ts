@@ -27,6 +27,11 @@ export interface TrapContext {
   exclude?: TrapExclusions;
   /** When Kive first created the file (ms since the epoch): opens exclude.plantingWindowSeconds. */
   plantedAtMs?: number;
+  /**
+   * The namespace of a tenant's policy (one outside the operator's namespace): its alerts
+   * never name a pod of another namespace as the accessor (tenantView).
+   */
+  tenantNamespace?: string;
 }
 
 export interface AlertEnvironment {
@@ -140,4 +145,23 @@ export function copyAccessor(a: Accessor): Accessor {
     ...(a.pod ? { pod: { name: a.pod.name, namespace: a.pod.namespace } } : {}),
     container: { id: a.container.id, name: a.container.name },
   };
+}
+
+const tenantViews = new WeakMap<ProcessDetails, ProcessDetails>();
+
+/**
+ * The process details as a tenant's trap may see them: an accessor in a pod of another
+ * namespace is not named (docs/operator.md, "Namespaces and RBAC": a tenant learns
+ * nothing of other namespaces' pods), it is an accessor Kive does not disclose. One copy
+ * per details object, so the serializer's cache still works.
+ */
+export function tenantView(trap: TrapContext, p: ProcessDetails): ProcessDetails {
+  const a = p.accessor;
+  if (trap.tenantNamespace === undefined || a === undefined || a.host !== false || a.pod === undefined || a.pod.namespace === trap.tenantNamespace) return p;
+  let view = tenantViews.get(p);
+  if (view === undefined) {
+    view = { ...p, accessor: { 'cgroup-id': a['cgroup-id'], 'unknown-reason': `a container of another namespace, not shown to a policy of namespace ${trap.tenantNamespace}` } };
+    tenantViews.set(p, view);
+  }
+  return view;
 }

@@ -7,7 +7,7 @@
 // exclusions matched (src/traps/exclude.ts): counted, not alerted. Each sink accounts for
 // each alert it was given (delivered, dropped or failed: sink.ts).
 
-import type { AccessEvent, AlertEnvironment, TrapContext } from './build.ts';
+import { tenantView, type AccessEvent, type AlertEnvironment, type TrapContext } from './build.ts';
 import type { AlertOutput } from './core.ts';
 import type { ProcessCache, ProcessEventFields } from './process.ts';
 import { serializeAlert } from './serialize.ts';
@@ -49,9 +49,10 @@ export class AlertPipeline {
         this.unmatched++;
         continue;
       }
-      const process = processes.lookup(event);
+      const details = processes.lookup(event);
       const time = wallClockMs(event.tsNs);
       for (const trap of traps) {
+        const process = tenantView(trap, details);
         const reason = trap.exclude === undefined ? undefined : exclusionOf(trap, process, time);
         if (reason !== undefined) {
           this.excluded++;

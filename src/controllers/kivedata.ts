@@ -86,6 +86,8 @@ export function trapContextOf(data: KiveData): TrapContext {
     container: { id: s.containerId, name: s.containerName },
     nodeName: s.nodeName,
     exclude: s.exclude,
+    // KiveData live in the operator's namespace: a policy elsewhere is a tenant's.
+    tenantNamespace: s.policyNamespace !== undefined && s.policyNamespace !== data.metadata.namespace ? s.policyNamespace : undefined,
     plantedAtMs: s.plantedAt !== undefined ? Date.parse(s.plantedAt) : undefined,
   });
 }

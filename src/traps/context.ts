@@ -18,6 +18,8 @@ export interface TrapContextSource {
   exclude?: TrapExclusions | undefined;
   /** When Kive first created the file (ms since the epoch). */
   plantedAtMs?: number | undefined;
+  /** A tenant policy's namespace (TrapContext.tenantNamespace). */
+  tenantNamespace?: string | undefined;
 }
 
 export function trapContext(s: TrapContextSource): TrapContext {
@@ -33,6 +35,7 @@ export function trapContext(s: TrapContextSource): TrapContext {
     ...(s.callback ? { callback: s.callback } : {}),
     ...(s.nodeName ? { nodeName: s.nodeName } : {}),
     ...(s.exclude ? { exclude: s.exclude } : {}),
+    ...(s.tenantNamespace !== undefined ? { tenantNamespace: s.tenantNamespace } : {}),
     ...(s.plantedAtMs !== undefined && Number.isFinite(s.plantedAtMs) ? { plantedAtMs: s.plantedAtMs } : {}),
   };
 }

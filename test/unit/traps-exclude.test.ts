@@ -103,3 +103,18 @@ test('discover: plantedAt on the first creation only; kept for the same file; a 
   assert.equal(applied.at(-1)?.spec.inode, '11');
   assert.equal(applied.at(-1)?.spec.plantedAt, undefined);
 });
+
+test("a tenant's trap never names another namespace's pod as the accessor; its own namespace's and cluster policies' it does", async () => {
+  const { tenantView } = await import('../../src/alerts/build.ts');
+  const other = proc('/bin/cat', inPod('app', 'team-b'));
+  const tenant = { ...trap, tenantNamespace: 'team-a' };
+  const seen = tenantView(tenant, other);
+  assert.deepEqual(seen.accessor, { 'cgroup-id': '9', 'unknown-reason': 'a container of another namespace, not shown to a policy of namespace team-a' });
+  assert.equal(tenantView(tenant, other), seen, 'one copy per details object');
+  assert.equal(JSON.stringify(seen).includes('web-1'), false);
+  assert.equal(exclusionOf({ ...tenant, plantedAtMs: undefined } as TrapContext, seen, later), undefined, 'an undisclosed accessor is never excluded');
+  const own = proc('/bin/cat', inPod('app', 'team-a'));
+  assert.equal(tenantView(tenant, own), own);
+  assert.equal(tenantView(trap, other), other, 'a cluster policy (no tenant namespace) sees every namespace');
+  assert.equal(tenantView(tenant, proc('/bin/cat', host)).accessor?.host, true);
+});
