@@ -24,7 +24,7 @@
 import { createHmac } from 'node:crypto';
 import { alertIdOf } from './alert-id.ts';
 import type { TrapContext } from './build.ts';
-import { describeError, postOnce, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
+import { describeError, HttpTransport, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
 import { secondsSince, type AlertSink, type LatencyObserver, type SinkFactory, type SinkOutcomes } from './sink.ts';
 import type { Spool, SpoolHandle } from './spool.ts';
 
@@ -152,8 +152,13 @@ export class CallbackSink implements AlertSink {
   readonly #cutOff: Array<{ t: Target; entry: Entry }> = [];
   readonly outcomes: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0, spooled: 0 };
 
+  /** The default transport's keep-alive connections; closed with the sink. */
+  readonly #transport: HttpTransport | undefined;
+
   constructor(options: CallbackOptions = {}) {
-    this.#o = { ...CALLBACK_DEFAULTS, post: postOnce, warnEveryMs: 10_000, random: Math.random, ...options };
+    const o = { ...CALLBACK_DEFAULTS, warnEveryMs: 10_000, random: Math.random, ...options };
+    this.#transport = o.post === undefined ? new HttpTransport(o.concurrencyPerUrl) : undefined;
+    this.#o = { ...o, post: o.post ?? (this.#transport as HttpTransport).post };
     const spool = this.#o.spool;
     if (spool) {
       // Oldest first, through the same bound as new alerts, with the body and id it had:
@@ -441,6 +446,8 @@ export class CallbackSink implements AlertSink {
         spool ? 'callback: shutdown time ran out; undelivered alerts kept in the spool for the next start' : 'callback: shutdown time ran out; undelivered alerts counted as failed',
       );
     }
+    // Idle keep-alive sockets go too: nothing of the sink may keep the process up.
+    this.#transport?.close();
     await spool?.close(Math.max(0, settleBy - Date.now()));
     for (const t of this.#targets.values()) {
       if (t.unloggedDrops > 0) this.#o.log?.warn({ url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped }, 'callback queue full: alerts dropped');

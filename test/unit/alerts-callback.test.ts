@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { addAlertId, alertIdOf } from '../../src/alerts/alert-id.ts';
-import { CallbackSink } from '../../src/alerts/callback.ts';
+import { CALLBACK_DEFAULTS, CallbackSink } from '../../src/alerts/callback.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -176,10 +176,14 @@ test('https: a custom CA works; a self-signed or unknown certificate fails with 
   const self = serve(createHttpsServer(certs.self), (_req, _body, res) => res.end());
   const [okPort, selfPort] = [await listen(ok), await listen(self)];
   try {
+    let handshakes = 0;
+    ok.on('secureConnection', () => handshakes++);
     const withCa = new CallbackSink({ ...fast, ca: certs.ca });
-    withCa.send(`https://127.0.0.1:${okPort}/`, alert(1));
+    for (let i = 0; i < 40; i++) withCa.send(`https://127.0.0.1:${okPort}/`, alert(i));
     await withCa.drain();
-    assert.deepEqual(withCa.outcomes, { delivered: 1, failed: 0, dropped: 0, spooled: 0 });
+    assert.deepEqual(withCa.outcomes, { delivered: 40, failed: 0, dropped: 0, spooled: 0 });
+    assert.ok(handshakes >= 1 && handshakes <= CALLBACK_DEFAULTS.concurrencyPerUrl, `kept-alive TLS connections: ${handshakes} handshakes for 40 alerts`);
+    await withCa.close(100);
 
     const cases = [
       { url: `https://127.0.0.1:${selfPort}/`, ca: certs.ca, code: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
@@ -251,5 +255,66 @@ test('a slow, failing or silent receiver does not touch stdout; close stays boun
     }
   } finally {
     for (const s of Object.values(receivers)) await shut(s);
+  }
+});
+
+/** Counts the TCP connections `server` accepts and those still open. */
+function connections(server: Server) {
+  const open = new Set<object>();
+  const c = { accepted: 0, open };
+  server.on('connection', (socket) => {
+    c.accepted++;
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  return c;
+}
+
+test('keep-alive: 300 alerts to one receiver go over a few connections, and close() closes them', async () => {
+  const server = serve(createServer(), (_req, _body, res) => res.writeHead(204).end());
+  const conns = connections(server);
+  const port = await listen(server);
+  try {
+    const sink = new CallbackSink(fast);
+    for (let i = 0; i < 300; i++) sink.send(`http://127.0.0.1:${port}/hook`, alert(i));
+    await sink.drain();
+    assert.deepEqual(sink.outcomes, { delivered: 300, failed: 0, dropped: 0, spooled: 0 });
+    assert.ok(conns.accepted >= 1 && conns.accepted <= CALLBACK_DEFAULTS.concurrencyPerUrl, `${conns.accepted} connections for 300 alerts`);
+    assert.ok(conns.open.size > 0, 'idle connections kept for the next alert');
+    await sink.close(100);
+    for (const end = Date.now() + 2_000; conns.open.size > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(conns.open.size, 0, 'the sink closed its idle connections: none can keep the process up after shutdown');
+  } finally {
+    await shut(server);
+  }
+});
+
+test('keep-alive race: a connection the receiver closes when it is reused is retried on a new one, not counted as failed', async () => {
+  // Each connection's first request is answered; a second one on it finds the connection
+  // closed under it (as when a receiver's keep-alive timeout ends just as Kive reuses it).
+  const requests = new WeakMap<object, number>();
+  let cut = 0;
+  const server = serve(createServer(), (req, _body, res) => {
+    const n = (requests.get(req.socket) ?? 0) + 1;
+    requests.set(req.socket, n);
+    if (n === 1) return void res.writeHead(204).end();
+    cut++;
+    req.socket.destroy();
+  });
+  const conns = connections(server);
+  const port = await listen(server);
+  const { lines, log } = logs();
+  try {
+    // No time to retry: an attempt that failed in the sink's eyes is a failed alert.
+    const sink = new CallbackSink({ ...fast, retryForMs: 1, log });
+    for (let i = 0; i < 40; i++) sink.send(`http://127.0.0.1:${port}/`, alert(i));
+    await sink.drain();
+    assert.deepEqual(sink.outcomes, { delivered: 40, failed: 0, dropped: 0, spooled: 0 });
+    assert.ok(cut > 0, 'reused connections were cut');
+    assert.equal(conns.accepted, 40, 'each alert answered on a connection of its own');
+    assert.deepEqual(lines, [], 'nothing logged as failed');
+    await sink.close(100);
+  } finally {
+    await shut(server);
   }
 });
