@@ -228,23 +228,19 @@ export class CallbackSink implements AlertSink {
   #enqueue(url: string, body: string, id: string, originNs: bigint, file: SpoolHandle | undefined): void {
     this.given++;
     const t = this.#target(url);
-    const spool = this.#o.spool;
-    if (this.#closed) {
-      if (file) spool?.remove(file);
-      return this.#count(t, 'dropped');
-    }
-    if (t.url === undefined) {
-      if (file) spool?.remove(file);
-      this.#count(t, 'failed');
-      return this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
-    }
     const entry: Entry = { body, id, bytes: Buffer.byteLength(body), originNs };
-    if (!this.#makeRoom(t, entry.bytes)) {
-      if (file) spool?.remove(file);
-      return this.#drop(t);
+    if (file) entry.file = file;
+    const refused = this.#closed ? 'dropped' : t.url === undefined ? 'failed' : this.#makeRoom(t, entry.bytes) ? undefined : 'full';
+    if (refused !== undefined) {
+      this.#forget(entry); // a backlog alert's file goes with it
+      if (refused === 'full') return this.#drop(t);
+      this.#count(t, refused);
+      if (refused === 'failed') this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
+      return;
     }
     // Written only once it has its place in the queue: a dropped alert costs no disk work.
-    if (spool) entry.file = file ?? spool.add(url, id, body);
+    const spool = this.#o.spool;
+    if (spool) entry.file ??= spool.add(url, id, body);
     t.queue.push(entry);
     this.#entries++;
     this.#bytes += entry.bytes;
