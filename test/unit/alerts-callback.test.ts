@@ -2,7 +2,7 @@
 // made by openssl): at least once, ids, signatures, the shared queue bound, certificates.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -153,6 +153,35 @@ test('X-Kive-Signature verifies with the key and not with a wrong one', async ()
     assert.equal(seen[1]!.sig, 'undefined', 'no key: no signature header');
   } finally {
     await shut(server);
+  }
+});
+
+test('the receiver example of docs/alerts.md ("Signature") accepts an alert signed with its key, and refuses another key or none', async () => {
+  const doc = readFileSync(new URL('../../docs/alerts.md', import.meta.url), 'utf8');
+  const example = /#### Signature[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(example, 'docs/alerts.md has the example');
+  const free = createServer();
+  const p = await listen(free);
+  await shut(free);
+  const rx = spawn(process.execPath, ['--no-memory-protection-keys', '--input-type=module', '-e', example], { env: { ...process.env, KIVE_KEY: 'doc-key', PORT: String(p) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  rx.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  try {
+    const url = `http://127.0.0.1:${p}/`;
+    const signed = new CallbackSink({ ...fast, secret: Buffer.from('doc-key'), retryForMs: 10_000 });
+    const accepted = alert(1);
+    signed.send(url, accepted); // retried while the example starts listening
+    await signed.drain();
+    assert.deepEqual(signed.outcomes, { delivered: 1, failed: 0, dropped: 0, spooled: 0 });
+    for (const sink of [new CallbackSink({ ...fast, secret: Buffer.from('other-key') }), new CallbackSink(fast)]) {
+      sink.send(url, alert(2));
+      await sink.drain();
+      assert.deepEqual(sink.outcomes, { delivered: 0, failed: 1, dropped: 0, spooled: 0 }, '401: final');
+    }
+    assert.ok(out.startsWith(`${alertIdOf(accepted)} `), `the example printed the alert it accepted, by its key: ${out}`);
+    assert.equal(out.split(alertIdOf(accepted) as string).length, 3, 'once: as the key and inside the alert');
+  } finally {
+    rx.kill();
   }
 });
 
