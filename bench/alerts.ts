@@ -15,10 +15,11 @@
 // serializing alerts costs on top of moving the bytes.
 //
 // Callback throughput: the same pipeline hands alerts to the CallbackSink, which POSTs
-// each to a receiver in another process on 127.0.0.1 (204 answers). Baseline in the same
-// run: a raw loop POSTing a pre-serialized alert with the sink's transport (postOnce, a
-// fresh connection per POST) and the sink's 4 requests in flight: the ceiling the sink can
-// reach on this machine.
+// each to a receiver in another process on 127.0.0.1 (204 answers); the receiver counts
+// the TCP connections it accepted (keep-alive: a few, not one per alert). Baseline in the
+// same run: a raw loop POSTing a pre-serialized alert with the sink's transport
+// (HttpTransport, keep-alive) and the sink's 4 requests in flight: the ceiling the sink
+// can reach on this machine.
 //
 // Latency (root): a real FileMonitor (tracepoint backend, aggregation off, so that each
 // access is one alert) watches a file; another process opens it every 5 ms and notes
@@ -42,7 +43,7 @@ import type { TrapContext } from '../src/alerts/build.ts';
 import { CallbackSink } from '../src/alerts/callback.ts';
 import { startAlerting } from '../src/alerts/core.ts';
 import { addAlertId } from '../src/alerts/alert-id.ts';
-import { postOnce } from '../src/alerts/http-post.ts';
+import { HttpTransport } from '../src/alerts/http-post.ts';
 import { stdoutSinkFactory } from '../src/alerts/stdout.ts';
 import { callbackSinkFactory } from '../src/alerts/callback.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
@@ -181,18 +182,21 @@ function nodeChild(code: string, stdin: 'pipe' | number = 'pipe') {
 
 /**
  * An HTTP receiver in another process on 127.0.0.1: answers 204 to each POST once its
- * body is in and notes CLOCK_MONOTONIC then. `done()` closes it and returns the times.
+ * body is in and notes CLOCK_MONOTONIC then. `done()` closes it and returns the times
+ * and the number of TCP connections it accepted.
  */
 async function startReceiver() {
   const code = `
 const http = require('node:http');
 const times = [];
+let connections = 0;
 const srv = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => { times.push(process.hrtime.bigint().toString()); res.writeHead(204).end(); });
 });
+srv.on('connection', () => connections++);
 srv.listen(0, '127.0.0.1', () => process.stdout.write('port ' + srv.address().port + '\\n'));
-process.stdin.on('end', () => { srv.close(); process.stdout.write(JSON.stringify(times), () => process.exit(0)); });
+process.stdin.on('end', () => { srv.close(); process.stdout.write(JSON.stringify({ times, connections }), () => process.exit(0)); });
 process.stdin.resume();`;
   const r = nodeChild(code);
   const port = await new Promise<number>((resolve) => {
@@ -205,10 +209,11 @@ process.stdin.resume();`;
   });
   return {
     url: `http://127.0.0.1:${port}/alerts`,
-    async done(): Promise<bigint[]> {
+    async done(): Promise<{ times: bigint[]; connections: number }> {
       r.child.stdin!.end();
       const out = await r.output();
-      return (JSON.parse(out.slice(out.indexOf('\n') + 1)) as string[]).map(BigInt);
+      const got = JSON.parse(out.slice(out.indexOf('\n') + 1)) as { times: string[]; connections: number };
+      return { times: got.times.map(BigInt), connections: got.connections };
     },
   };
 }
@@ -216,6 +221,8 @@ process.stdin.resume();`;
 export interface CallbackResult {
   alerts: number;
   delivered: number;
+  /** TCP connections the receiver accepted from the sink. */
+  connections: number;
   baselinePerSec: number;
   alertsPerSec: number;
   ratio: number;
@@ -247,7 +254,8 @@ export async function benchCallbacks(alerts = 20_000, batch = 256): Promise<Call
   await sink.drain();
   const sinkSec = (performance.now() - t0) / 1000;
   await sink.close(0);
-  const received = (await receiver.done()).length;
+  const { times, connections } = await receiver.done();
+  const received = times.length;
   if (sink.outcomes.delivered !== total || received !== total) throw new Error(`callback lost alerts: delivered ${sink.outcomes.delivered}, received ${received} of ${total}`);
 
   // Baseline: the sink's transport and concurrency, a body serialized beforehand.
@@ -255,18 +263,21 @@ export async function benchCallbacks(alerts = 20_000, batch = 256): Promise<Call
   const url = new URL(base.url);
   const body = addAlertId(serializeAlert(hooked, events[0]!, new ProcessCache().lookup(events[0]!), ENV, Date.now()));
   const opts = { headers: { 'content-type': 'application/json' }, connectTimeoutMs: 3_000, responseTimeoutMs: 5_000, signal: new AbortController().signal };
+  const transport = new HttpTransport(4);
   let next = 0;
   const t1 = performance.now();
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      while (next++ < total) if ((await postOnce(url, body, opts)).status !== 204) throw new Error('baseline POST refused');
+      while (next++ < total) if ((await transport.post(url, body, opts)).status !== 204) throw new Error('baseline POST refused');
     }),
   );
   const baseSec = (performance.now() - t1) / 1000;
-  if ((await base.done()).length !== total) throw new Error('baseline lost POSTs');
+  transport.close();
+  if ((await base.done()).times.length !== total) throw new Error('baseline lost POSTs');
   return {
     alerts: total,
     delivered: received,
+    connections,
     baselinePerSec: Math.round(total / baseSec),
     alertsPerSec: Math.round(total / sinkSec),
     ratio: Number((sinkSec / baseSec).toFixed(2)),
@@ -337,7 +348,7 @@ export async function benchLatency(accesses = 2_000, sinkName: 'stdout' | 'callb
     if (reader) {
       closeSync(fd);
       arrived = (JSON.parse(await reader.output()) as string[]).map(BigInt);
-    } else arrived = await receiver!.done();
+    } else arrived = (await receiver!.done()).times;
     if (arrived.length !== opened.length) throw new Error(`${sinkName}: ${arrived.length} alerts for ${opened.length} accesses`);
     const ms = opened.map((t, i) => Number(arrived[i]! - t) / 1e6).sort((a, b) => a - b);
     const r2 = (n: number) => Math.round(n * 100) / 100;
@@ -361,7 +372,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(`alerts written: ${r.alerts} (${r.lineBytes} bytes each), lost: ${r.lost}`);
     console.log(`baseline (pre-serialized lines): ${r.baselinePerSec.toLocaleString('en')} lines/s`);
     console.log(`alert pipeline:                  ${r.alertsPerSec.toLocaleString('en')} alerts/s (${r.ratio}x the baseline's time)`);
-    console.log(`callbacks: ${cb.delivered} of ${cb.alerts} delivered; raw POST loop ${cb.baselinePerSec.toLocaleString('en')}/s, sink ${cb.alertsPerSec.toLocaleString('en')} alerts/s (${cb.ratio}x)`);
+    console.log(`callbacks: ${cb.delivered} of ${cb.alerts} delivered over ${cb.connections} connections; raw POST loop ${cb.baselinePerSec.toLocaleString('en')}/s, sink ${cb.alertsPerSec.toLocaleString('en')} alerts/s (${cb.ratio}x)`);
     for (const l of latency) console.log(`access-to-alert latency, ${l.sink}: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (${l.alerts} alerts)`);
   }
 }

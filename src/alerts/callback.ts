@@ -24,7 +24,7 @@
 import { createHmac } from 'node:crypto';
 import { alertIdOf } from './alert-id.ts';
 import type { TrapContext } from './build.ts';
-import { describeError, postOnce, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
+import { describeError, HttpTransport, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
 import { secondsSince, type AlertSink, type LatencyObserver, type SinkFactory, type SinkOutcomes } from './sink.ts';
 import type { Spool, SpoolHandle } from './spool.ts';
 
@@ -152,8 +152,13 @@ export class CallbackSink implements AlertSink {
   readonly #cutOff: Array<{ t: Target; entry: Entry }> = [];
   readonly outcomes: SinkOutcomes = { delivered: 0, failed: 0, dropped: 0, spooled: 0 };
 
+  /** The default transport's keep-alive connections; closed with the sink. */
+  readonly #transport: HttpTransport | undefined;
+
   constructor(options: CallbackOptions = {}) {
-    this.#o = { ...CALLBACK_DEFAULTS, post: postOnce, warnEveryMs: 10_000, random: Math.random, ...options };
+    const o = { ...CALLBACK_DEFAULTS, warnEveryMs: 10_000, random: Math.random, ...options };
+    this.#transport = o.post === undefined ? new HttpTransport(o.concurrencyPerUrl) : undefined;
+    this.#o = { ...o, post: o.post ?? (this.#transport as HttpTransport).post };
     const spool = this.#o.spool;
     if (spool) {
       // Oldest first, through the same bound as new alerts, with the body and id it had:
@@ -223,23 +228,19 @@ export class CallbackSink implements AlertSink {
   #enqueue(url: string, body: string, id: string, originNs: bigint, file: SpoolHandle | undefined): void {
     this.given++;
     const t = this.#target(url);
-    const spool = this.#o.spool;
-    if (this.#closed) {
-      if (file) spool?.remove(file);
-      return this.#count(t, 'dropped');
-    }
-    if (t.url === undefined) {
-      if (file) spool?.remove(file);
-      this.#count(t, 'failed');
-      return this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
-    }
     const entry: Entry = { body, id, bytes: Buffer.byteLength(body), originNs };
-    if (!this.#makeRoom(t, entry.bytes)) {
-      if (file) spool?.remove(file);
-      return this.#drop(t);
+    if (file) entry.file = file;
+    const refused = this.#closed ? 'dropped' : t.url === undefined ? 'failed' : this.#makeRoom(t, entry.bytes) ? undefined : 'full';
+    if (refused !== undefined) {
+      this.#forget(entry); // a backlog alert's file goes with it
+      if (refused === 'full') return this.#drop(t);
+      this.#count(t, refused);
+      if (refused === 'failed') this.#warnFail(t, { error: 'not an http(s) URL without credentials' });
+      return;
     }
     // Written only once it has its place in the queue: a dropped alert costs no disk work.
-    if (spool) entry.file = file ?? spool.add(url, id, body);
+    const spool = this.#o.spool;
+    if (spool) entry.file ??= spool.add(url, id, body);
     t.queue.push(entry);
     this.#entries++;
     this.#bytes += entry.bytes;
@@ -441,6 +442,8 @@ export class CallbackSink implements AlertSink {
         spool ? 'callback: shutdown time ran out; undelivered alerts kept in the spool for the next start' : 'callback: shutdown time ran out; undelivered alerts counted as failed',
       );
     }
+    // Idle keep-alive sockets go too: nothing of the sink may keep the process up.
+    this.#transport?.close();
     await spool?.close(Math.max(0, settleBy - Date.now()));
     for (const t of this.#targets.values()) {
       if (t.unloggedDrops > 0) this.#o.log?.warn({ url: t.safe, dropped: t.unloggedDrops, droppedTotal: t.stats.dropped }, 'callback queue full: alerts dropped');

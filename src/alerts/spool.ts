@@ -14,17 +14,18 @@
 //   dropped) and keeps it when shutdown's grace period ends first (outcome `spooled`).
 //   An alert removed before its write started is never written, so a flood of dropped
 //   alerts costs no disk work; the files never outnumber the sink's queue.
-// - One process per directory: a `lock` file holds the owner's pid and start time; open
-//   refuses a directory whose owner is alive (another `kive run`), takes over a stale one.
+// - One process per directory: an flock on `lock` (spool-lock.ts), which the kernel drops
+//   when the owner dies; open refuses a directory another process (or spool) holds.
 //
 // Why the sink, not the spool, decides what is kept: the queue's bound and fair-share
 // eviction are the sink's; the spool mirrors the queue, so it is bounded by the same
 // entries/bytes bound and needs no policy of its own.
 
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KiveError } from '../errors.ts';
+import { lockSpoolDir, type SpoolLock } from './spool-lock.ts';
 
 export interface SpoolLogger {
   warn(obj: object, msg: string): void;
@@ -55,16 +56,6 @@ const NAME = /^(\d{12,})-([A-Za-z0-9-]{0,64})\.json$/;
 const SAFE_ID = /^[A-Za-z0-9-]{1,64}$/;
 /** File operations at a time: enough to keep up with the queue, few enough not to hog libuv's pool. */
 const PARALLEL = 4;
-
-/** /proc/<pid>/stat's start time (field 22), or undefined if there is no such process. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Creates `dir` (0700) if it is missing and checks it is safe to keep alerts in: a real
@@ -97,6 +88,7 @@ export function checkSpoolDir(dir: string, flag = '--spool-dir'): void {
 export class Spool {
   readonly dir: string;
   readonly #log: SpoolLogger | undefined;
+  readonly #lock: SpoolLock;
   #seq: number;
   #backlog: SpooledAlert[];
   readonly #ops: Array<() => Promise<void>> = [];
@@ -106,8 +98,9 @@ export class Spool {
   #errors = 0;
   #closed = false;
 
-  private constructor(dir: string, seq: number, backlog: SpooledAlert[], log?: SpoolLogger) {
+  private constructor(dir: string, lock: SpoolLock, seq: number, backlog: SpooledAlert[], log?: SpoolLogger) {
     this.dir = dir;
+    this.#lock = lock;
     this.#seq = seq;
     this.#backlog = backlog;
     this.#log = log;
@@ -121,7 +114,16 @@ export class Spool {
    */
   static async open(dir: string, o: { log?: SpoolLogger; flag?: string } = {}): Promise<Spool> {
     checkSpoolDir(dir, o.flag);
-    await lockDir(dir, o.flag ?? '--spool-dir');
+    const lock = lockSpoolDir(dir, o.flag ?? '--spool-dir');
+    try {
+      return await Spool.#read(dir, lock, o.log);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  static async #read(dir: string, lock: SpoolLock, log: SpoolLogger | undefined): Promise<Spool> {
     const names = await readdir(dir);
     let maxSeq = 0;
     const found: Array<{ seq: number; name: string }> = [];
@@ -149,8 +151,8 @@ export class Spool {
       });
     }
     for (const name of corrupt) await unlink(join(dir, name)).catch(() => {});
-    if (corrupt.length > 0) o.log?.warn({ dir, corrupt: corrupt.length, deleted: corrupt.slice(0, 5) }, 'spool: unreadable alert files deleted');
-    return new Spool(dir, maxSeq + 1, backlog, o.log);
+    if (corrupt.length > 0) log?.warn({ dir, corrupt: corrupt.length, deleted: corrupt.slice(0, 5) }, 'spool: unreadable alert files deleted');
+    return new Spool(dir, lock, maxSeq + 1, backlog, log);
   }
 
   /** The alerts found at open, oldest first; given once. */
@@ -205,7 +207,7 @@ export class Spool {
     this.#closed = true;
     await this.settle(timeoutMs);
     if (this.#errors > 0) this.#log?.warn({ dir: this.dir, errors: this.#errors, error: this.#lastError }, 'spool: file operations failed');
-    await unlink(join(this.dir, 'lock')).catch(() => {});
+    this.#lock.release();
   }
 
   #idle(): boolean {
@@ -273,21 +275,4 @@ function parseRecord(text: string): { url: string; id: string; body: string } | 
   } catch {
     return undefined;
   }
-}
-
-/** Takes `dir/lock` for this process: refused while another live process holds it. */
-async function lockDir(dir: string, flag: string): Promise<void> {
-  const lock = join(dir, 'lock');
-  const mine = `${process.pid} ${startTimeOf(process.pid) ?? ''}`;
-  const held = await readFile(lock, 'utf8').catch(() => '');
-  const [pid, start] = held.trim().split(' ');
-  const owner = Number(pid);
-  if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && start !== undefined && start !== '' && startTimeOf(owner) === start) {
-    throw new KiveError('KIVE_CONFIG', `${flag} ${dir}: in use by another Kive process (pid ${owner}); give each process its own spool directory`);
-  }
-  const st = await lstat(lock).catch(() => undefined);
-  if (st !== undefined && !st.isFile()) throw new KiveError('KIVE_CONFIG', `${flag} ${dir}: ${lock} is not a regular file`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(`${lock}.tmp`, `${mine}\n`, { mode: 0o600 });
-  await rename(`${lock}.tmp`, lock);
 }

@@ -2,7 +2,7 @@
 // made by openssl): at least once, ids, signatures, the shared queue bound, certificates.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { addAlertId, alertIdOf } from '../../src/alerts/alert-id.ts';
-import { CallbackSink } from '../../src/alerts/callback.ts';
+import { CALLBACK_DEFAULTS, CallbackSink } from '../../src/alerts/callback.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -156,6 +156,35 @@ test('X-Kive-Signature verifies with the key and not with a wrong one', async ()
   }
 });
 
+test('the receiver example of docs/alerts.md ("Signature") accepts an alert signed with its key, and refuses another key or none', async () => {
+  const doc = readFileSync(new URL('../../docs/alerts.md', import.meta.url), 'utf8');
+  const example = /#### Signature[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(example, 'docs/alerts.md has the example');
+  const free = createServer();
+  const p = await listen(free);
+  await shut(free);
+  const rx = spawn(process.execPath, ['--no-memory-protection-keys', '--input-type=module', '-e', example], { env: { ...process.env, KIVE_KEY: 'doc-key', PORT: String(p) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  rx.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  try {
+    const url = `http://127.0.0.1:${p}/`;
+    const signed = new CallbackSink({ ...fast, secret: Buffer.from('doc-key'), retryForMs: 10_000 });
+    const accepted = alert(1);
+    signed.send(url, accepted); // retried while the example starts listening
+    await signed.drain();
+    assert.deepEqual(signed.outcomes, { delivered: 1, failed: 0, dropped: 0, spooled: 0 });
+    for (const sink of [new CallbackSink({ ...fast, secret: Buffer.from('other-key') }), new CallbackSink(fast)]) {
+      sink.send(url, alert(2));
+      await sink.drain();
+      assert.deepEqual(sink.outcomes, { delivered: 0, failed: 1, dropped: 0, spooled: 0 }, '401: final');
+    }
+    assert.ok(out.startsWith(`${alertIdOf(accepted)} `), `the example printed the alert it accepted, by its key: ${out}`);
+    assert.equal(out.split(alertIdOf(accepted) as string).length, 3, 'once: as the key and inside the alert');
+  } finally {
+    rx.kill();
+  }
+});
+
 const dir = mkdtempSync(join(tmpdir(), 'kive-ca-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
@@ -176,10 +205,14 @@ test('https: a custom CA works; a self-signed or unknown certificate fails with 
   const self = serve(createHttpsServer(certs.self), (_req, _body, res) => res.end());
   const [okPort, selfPort] = [await listen(ok), await listen(self)];
   try {
+    let handshakes = 0;
+    ok.on('secureConnection', () => handshakes++);
     const withCa = new CallbackSink({ ...fast, ca: certs.ca });
-    withCa.send(`https://127.0.0.1:${okPort}/`, alert(1));
+    for (let i = 0; i < 40; i++) withCa.send(`https://127.0.0.1:${okPort}/`, alert(i));
     await withCa.drain();
-    assert.deepEqual(withCa.outcomes, { delivered: 1, failed: 0, dropped: 0, spooled: 0 });
+    assert.deepEqual(withCa.outcomes, { delivered: 40, failed: 0, dropped: 0, spooled: 0 });
+    assert.ok(handshakes >= 1 && handshakes <= CALLBACK_DEFAULTS.concurrencyPerUrl, `kept-alive TLS connections: ${handshakes} handshakes for 40 alerts`);
+    await withCa.close(100);
 
     const cases = [
       { url: `https://127.0.0.1:${selfPort}/`, ca: certs.ca, code: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
@@ -251,5 +284,66 @@ test('a slow, failing or silent receiver does not touch stdout; close stays boun
     }
   } finally {
     for (const s of Object.values(receivers)) await shut(s);
+  }
+});
+
+/** Counts the TCP connections `server` accepts and those still open. */
+function connections(server: Server) {
+  const open = new Set<object>();
+  const c = { accepted: 0, open };
+  server.on('connection', (socket) => {
+    c.accepted++;
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  return c;
+}
+
+test('keep-alive: 300 alerts to one receiver go over a few connections, and close() closes them', async () => {
+  const server = serve(createServer(), (_req, _body, res) => res.writeHead(204).end());
+  const conns = connections(server);
+  const port = await listen(server);
+  try {
+    const sink = new CallbackSink(fast);
+    for (let i = 0; i < 300; i++) sink.send(`http://127.0.0.1:${port}/hook`, alert(i));
+    await sink.drain();
+    assert.deepEqual(sink.outcomes, { delivered: 300, failed: 0, dropped: 0, spooled: 0 });
+    assert.ok(conns.accepted >= 1 && conns.accepted <= CALLBACK_DEFAULTS.concurrencyPerUrl, `${conns.accepted} connections for 300 alerts`);
+    assert.ok(conns.open.size > 0, 'idle connections kept for the next alert');
+    await sink.close(100);
+    for (const end = Date.now() + 2_000; conns.open.size > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(conns.open.size, 0, 'the sink closed its idle connections: none can keep the process up after shutdown');
+  } finally {
+    await shut(server);
+  }
+});
+
+test('keep-alive race: a connection the receiver closes when it is reused is retried on a new one, not counted as failed', async () => {
+  // Each connection's first request is answered; a second one on it finds the connection
+  // closed under it (as when a receiver's keep-alive timeout ends just as Kive reuses it).
+  const requests = new WeakMap<object, number>();
+  let cut = 0;
+  const server = serve(createServer(), (req, _body, res) => {
+    const n = (requests.get(req.socket) ?? 0) + 1;
+    requests.set(req.socket, n);
+    if (n === 1) return void res.writeHead(204).end();
+    cut++;
+    req.socket.destroy();
+  });
+  const conns = connections(server);
+  const port = await listen(server);
+  const { lines, log } = logs();
+  try {
+    // No time to retry: an attempt that failed in the sink's eyes is a failed alert.
+    const sink = new CallbackSink({ ...fast, retryForMs: 1, log });
+    for (let i = 0; i < 40; i++) sink.send(`http://127.0.0.1:${port}/`, alert(i));
+    await sink.drain();
+    assert.deepEqual(sink.outcomes, { delivered: 40, failed: 0, dropped: 0, spooled: 0 });
+    assert.ok(cut > 0, 'reused connections were cut');
+    assert.equal(conns.accepted, 40, 'each alert answered on a connection of its own');
+    assert.deepEqual(lines, [], 'nothing logged as failed');
+    await sink.close(100);
+  } finally {
+    await shut(server);
   }
 });

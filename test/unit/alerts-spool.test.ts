@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,6 +13,7 @@ import { addAlertId, alertIdOf } from '../../src/alerts/alert-id.ts';
 import { CallbackSink } from '../../src/alerts/callback.ts';
 import type { PostOptions, PostResult } from '../../src/alerts/http-post.ts';
 import { checkSpoolDir, Spool } from '../../src/alerts/spool.ts';
+import type { KiveError } from '../../src/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kive-spool-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -42,6 +43,28 @@ function receiver(state: { mode: 'down' | 'never' | number }) {
     return Promise.resolve({ status: state.mode });
   };
   return { got, post };
+}
+
+/**
+ * Another Node process running `body` (an ES module) with the spool, the callback sink,
+ * addAlertId and a few node:fs calls imported; `args` are its process.argv[1...].
+ */
+function child(body: string, args: string[]) {
+  const src = (f: string) => JSON.stringify(new URL(`../../src/alerts/${f}`, import.meta.url).href);
+  const script = [
+    `import { closeSync, openSync, unlinkSync } from 'node:fs';`,
+    `const { Spool } = await import(${src('spool.ts')});`,
+    `const { CallbackSink } = await import(${src('callback.ts')});`,
+    `const { addAlertId } = await import(${src('alert-id.ts')});`,
+    body,
+  ].join('\n');
+  const proc = spawn(process.execPath, ['--no-memory-protection-keys', '--input-type=module', '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, exited, stdout: () => out, stderr: () => err };
 }
 
 async function until(what: string, fn: () => boolean, ms = 5_000): Promise<void> {
@@ -113,13 +136,19 @@ function i2url(body: string): string {
   return (JSON.parse(body) as { i: number }).i % 2 === 0 ? URL_A : URL_B;
 }
 
-test('a crash (no close) leaves whole files; a new process queues them again in order, and its own files sort after them', async () => {
+test('a crash (SIGKILL) leaves whole files; a new process queues them again in order, and its own files sort after them', async () => {
   const dir = freshDir();
-  const crashed = new CallbackSink({ ...fast, post: receiver({ mode: 'never' }).post, spool: await Spool.open(dir) });
-  for (let i = 0; i < 3; i++) crashed.send(URL_A, alert(i));
-  // Let the writes land, then walk away from the sink as SIGKILL would (its lock names
-  // this process, which a new open takes over like a stale one).
-  await until('three files', () => files(dir).length === 3);
+  // A process that queues three alerts for a receiver that never answers, then is killed.
+  const crashed = child(`
+    const sink = new CallbackSink({ post: () => new Promise(() => {}), spool: await Spool.open(process.argv[1]) });
+    for (let i = 0; i < 3; i++) sink.send(${JSON.stringify(URL_A)}, addAlertId(JSON.stringify({ 'kive-alert-version': 'v1', i })));
+    setInterval(() => {}, 1_000);`, [dir]);
+  try {
+    await until('three files', () => existsSync(dir) && files(dir).length === 3, 20_000);
+  } finally {
+    crashed.proc.kill('SIGKILL');
+  }
+  await crashed.exited;
   writeFileSync(join(dir, `${files(dir)[0]}.tmp`), '{"v":1,"url'); // a write cut short
   const before = files(dir);
   const state: { mode: 'down' | 'never' | number } = { mode: 'down' };
@@ -137,7 +166,6 @@ test('a crash (no close) leaves whole files; a new process queues them again in 
   await sink.drain();
   assert.deepEqual(rx.got.map((g) => (JSON.parse(g.body) as { i: number }).i), [0, 1, 2, 3], 'oldest first');
   await sink.close(100);
-  await crashed.close(0);
 });
 
 test('the spool has the queue\'s bound: the overflow at start is dropped, counted and deleted; an evicted alert\'s file goes', async () => {
@@ -212,21 +240,87 @@ test('an unsafe directory is refused with a clear error: a symlink, not a direct
   assert.equal(statSync(made).mode & 0o777, 0o700, 'a missing directory is created 0700');
 });
 
-test('one process per directory: a live owner is refused, a dead one\'s lock is taken over', async () => {
+test('one process per directory: two spools opened at once in one process, 200 times: exactly one owns it, the other is refused', async () => {
+  const dir = freshDir();
+  for (let i = 0; i < 200; i++) {
+    const r = await Promise.allSettled([Spool.open(dir), Spool.open(dir)]);
+    const owners = r.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : []));
+    assert.equal(owners.length, 1, `round ${i}`);
+    const refused = r.find((x) => x.status === 'rejected')?.reason as KiveError;
+    assert.equal(refused.code, 'KIVE_CONFIG');
+    assert.match(refused.message, /^--spool-dir .*: in use by another spool of this process; give each process its own spool directory$/);
+    await owners[0]?.close(100);
+  }
+  assert.deepEqual(readdirSync(dir), [], 'released: no lock file left');
+});
+
+test('one process per directory: two processes opening and closing one spool in a tight loop never own it at the same time', async () => {
   const dir = freshDir();
   await (await Spool.open(dir)).close(100);
-  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
-  try {
-    await until('sleep started', () => other.pid !== undefined);
-    const stat = readFileSync(`/proc/${other.pid}/stat`, 'utf8');
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    writeFileSync(join(dir, 'lock'), `${other.pid} ${start}\n`);
-    await assert.rejects(Spool.open(dir), new RegExp(`in use by another Kive process \\(pid ${other.pid}\\)`));
-    writeFileSync(join(dir, 'lock'), `${other.pid} 1\n`); // that pid, but another process (start time differs): stale
-    await (await Spool.open(dir)).close(100);
-  } finally {
-    other.kill();
+  const marker = join(dir, '..', 'owner');
+  // Each owner creates `marker` with O_EXCL while it holds the spool: a second owner at the
+  // same time finds it there (`both`). Both start at `goAt`, so their loops overlap.
+  const script = `
+    const [dir, marker, goAt, rounds] = process.argv.slice(1);
+    while (Date.now() < Number(goAt));
+    const out = { owned: 0, refused: 0, both: 0 };
+    for (let i = 0; i < Number(rounds); i++) {
+      let spool;
+      try {
+        spool = await Spool.open(dir);
+      } catch (e) {
+        if (e.code !== 'KIVE_CONFIG' || !/: in use by another Kive process \\(pid (\\d+|unknown)\\)/.test(e.message)) throw e;
+        out.refused++;
+        continue;
+      }
+      out.owned++;
+      let mine = false;
+      try { closeSync(openSync(marker, 'wx')); mine = true; } catch { out.both++; }
+      await new Promise((r) => setTimeout(r, Math.random() < 0.5 ? 0 : 1));
+      if (mine) unlinkSync(marker);
+      await spool.close(100);
+    }
+    console.log(JSON.stringify(out));`;
+  const goAt = String(Date.now() + 1_500);
+  const kids = [child(script, [dir, marker, goAt, '300']), child(script, [dir, marker, goAt, '300'])];
+  const outs = await Promise.all(kids.map(async (k) => {
+    assert.equal(await k.exited, 0, k.stderr());
+    return JSON.parse(k.stdout()) as { owned: number; refused: number; both: number };
+  }));
+  for (const o of outs) {
+    assert.equal(o.both, 0, `never two owners at once: ${JSON.stringify(outs)}`);
+    assert.equal(o.owned + o.refused, 300);
   }
+  assert.ok(outs.every((o) => o.owned > 0), `each process owned it at times: ${JSON.stringify(outs)}`);
+  assert.ok(outs.some((o) => o.refused > 0), `the loops overlapped: ${JSON.stringify(outs)}`);
+});
+
+test('one process per directory: a live owner is refused with its pid; once it is killed, its lock is taken over', async () => {
+  const dir = freshDir();
+  const owner = child(`await Spool.open(process.argv[1]); console.log('open'); setInterval(() => {}, 1_000);`, [dir]);
+  try {
+    await until('the other process owns the spool', () => owner.stdout().includes('open'), 20_000);
+    await assert.rejects(Spool.open(dir), (e: KiveError) => e.code === 'KIVE_CONFIG' && e.message.includes(`in use by another Kive process (pid ${owner.proc.pid})`));
+  } finally {
+    owner.proc.kill('SIGKILL');
+  }
+  await owner.exited;
+  assert.equal(readFileSync(join(dir, 'lock'), 'utf8').split(' ')[0], String(owner.proc.pid), 'the dead owner\'s lock file is still there');
+  const spool = await Spool.open(dir);
+  assert.equal(readFileSync(join(dir, 'lock'), 'utf8').split(' ')[0], String(process.pid), 'taken over');
+  await spool.close(100);
+});
+
+test('the lock is not followed through a symlink, and a lock that is not a regular file is refused', async () => {
+  const dir = freshDir();
+  await (await Spool.open(dir)).close(100);
+  const target = join(dir, '..', 'elsewhere');
+  symlinkSync(target, join(dir, 'lock'));
+  await assert.rejects(Spool.open(dir), /--spool-dir .*: .*lock is not a regular file$/);
+  assert.ok(!existsSync(target), 'nothing created through the link');
+  rmSync(join(dir, 'lock'));
+  mkdirSync(join(dir, 'lock'));
+  await assert.rejects(Spool.open(dir), /lock is not a regular file$/);
 });
 
 test('without a spool, the callback sink reports spooled 0 and counts what shutdown cut off as failed', async () => {
