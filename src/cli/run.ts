@@ -140,7 +140,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     alerting.stopIntake();
     log.info({ signal, alerts: alerting.pipeline.alerts, fileChanges: alerting.fileChanges(), lost: alerting.losses.lost, ...countersForLog(monitor) }, 'stopping');
   } finally {
-    // 5. One cleanup path for every exit: detach from the kernel, then give the sinks a
+    // 5. One cleanup path for every exit: detach from the kernel while the sinks get a
     //    bounded time to deliver what they hold. The stop line has the exact outcomes.
     // Never cleared: unref'd, it cannot keep the process alive, and if anything else
     // does (a stalled stderr, a leaked socket) the bound still holds.
@@ -149,13 +149,17 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       process.exit(1);
     }, SHUTDOWN_BOUND_MS).unref();
     alerting.stopIntake();
+    // The sinks' grace runs while Kive detaches from the kernel, not after it: intake has
+    // stopped, and on a slow machine (an emulated kernel) the detach alone can take
+    // seconds, which would otherwise come out of the bound.
+    const sinksClosed = alerting.close(SINK_GRACE_MS);
     traps.close();
     readiness.set('monitoring', false);
     await server?.close();
     untrackKernel();
     const kernel = countersForLog(monitor);
     await monitor.close();
-    const sinks = await alerting.close(SINK_GRACE_MS);
+    const sinks = await sinksClosed;
     log.info(
       {
         alerts: alerting.pipeline.alerts,
