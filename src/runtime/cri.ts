@@ -13,9 +13,13 @@ import protobuf from 'protobufjs';
 import { KiveError } from '../errors.ts';
 import { CRI_PROTO } from './cri-proto.ts';
 
-/** Sockets tried in order when none is configured: containerd, then CRI-O. */
+/**
+ * Sockets tried in order when none is configured: containerd, k3s's embedded containerd,
+ * then CRI-O. The Helm chart's `criSocket: auto` mounts the node's /run for this.
+ */
 export const DEFAULT_CRI_SOCKETS: readonly string[] = [
   '/run/containerd/containerd.sock',
+  '/run/k3s/containerd/containerd.sock',
   '/var/run/crio/crio.sock',
   '/run/crio/crio.sock',
 ];
