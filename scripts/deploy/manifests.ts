@@ -43,6 +43,9 @@ export const NAMESPACE_RULES: Obj[] = [
   { apiGroups: [GROUP], resources: ['kivedata'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
 ];
 
+/** Where the host's /sys/fs/cgroup is mounted (--cgroup-root; its `unified` child on a hybrid host). */
+const HOST_CGROUP = '/host/sys/fs/cgroup';
+
 export function operatorArgs(v: Values): string[] {
   const socket = criSocketPath(v.criSocket);
   const cb = v.callbackSecret;
@@ -51,6 +54,7 @@ export function operatorArgs(v: Values): string[] {
     `--backend=${v.backend}`,
     `--metrics-address=:${v.metricsPort}`,
     `--log-format=${v.logFormat}`,
+    `--cgroup-root=${HOST_CGROUP}`,
     ...(socket !== undefined ? [`--cri-socket=${socket}`] : []),
     ...(cb.name && cb.secretKey ? [`--callback-secret-file=${CALLBACK_DIR}/${cb.secretKey}`] : []),
     ...(cb.name && cb.caKey ? [`--callback-ca-file=${CALLBACK_DIR}/${cb.caKey}`] : []),
@@ -75,6 +79,8 @@ function volumes(v: Values): { mounts: Obj[]; volumes: Obj[] } {
     { name: 'cri', mountPath: cri, readOnly: true, source: { hostPath: { path: cri, type: 'Directory' } } },
     // tracefs: the tracepoint backend reads tracepoint ids there (mounting it needs CAP_SYS_ADMIN).
     { name: 'tracefs', mountPath: '/sys/kernel/tracing', readOnly: true, source: { hostPath: { path: '/sys/kernel/tracing', type: 'Directory' } } },
+    // The host's cgroup tree: an alert's accessor is placed in it (the pod's own /sys/fs/cgroup is its own subtree).
+    { name: 'cgroup', mountPath: HOST_CGROUP, readOnly: true, source: { hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } } },
     // The callback spool (--spool-dir /var/lib/kive/spool): queued alerts outlive a restart.
     { name: 'var-lib-kive', mountPath: '/var/lib/kive', source: { hostPath: { path: '/var/lib/kive', type: 'DirectoryOrCreate' } } },
   ];

@@ -35,11 +35,11 @@ test('the default DaemonSet: least capabilities, read-only root, host PID, only 
   assert.equal(c.securityContext.readOnlyRootFilesystem, true);
   assert.equal(c.securityContext.allowPrivilegeEscalation, false);
   assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYS_PTRACE', 'DAC_OVERRIDE'] });
-  assert.deepEqual(c.volumeMounts.map((m: Any) => m.mountPath), ['/run', '/sys/kernel/tracing', '/var/lib/kive']);
+  assert.deepEqual(c.volumeMounts.map((m: Any) => m.mountPath), ['/run', '/sys/kernel/tracing', '/host/sys/fs/cgroup', '/var/lib/kive']);
   assert.ok(DEFAULT_SPOOL_DIR.startsWith('/var/lib/kive/'));
   assert.equal(c.ports[0].containerPort, Number(DEFAULT_METRICS_ADDRESS.split(':').pop()));
   assert.ok(spec.terminationGracePeriodSeconds * 1000 >= SHUTDOWN_BOUND_MS + 5_000);
-  assert.deepEqual(spec.volumes.map((v: Any) => v.hostPath.path), ['/run', '/sys/kernel/tracing', '/var/lib/kive']);
+  assert.deepEqual(spec.volumes.map((v: Any) => v.hostPath.path), ['/run', '/sys/kernel/tracing', '/sys/fs/cgroup', '/var/lib/kive']);
 });
 
 test('criSocket auto mounts /run, where every socket the operator tries lives', () => {
