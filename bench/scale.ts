@@ -31,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { eachLimited } from '../src/k8s/limit.ts';
 import { containersUnavailable, type TestContainer } from '../test/helpers/containers.ts';
-import { catInside, LEASE_ARGS, NS, OperatorEnv, until } from '../test/helpers/operator-env.ts';
+import { catInside, LEASE_ARGS, NS, OperatorEnv } from '../test/helpers/operator-env.ts';
 import { startOperator, type OperatorProcess } from '../test/helpers/operator.ts';
 import { parsePrometheus, type Sample } from '../test/helpers/prometheus.ts';
 
@@ -79,6 +79,10 @@ async function opMetrics(base: string): Promise<Sample[]> {
 }
 const sum = (samples: Sample[], name: string) => samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
 const mapEntries = async (base: string) => sum(await opMetrics(base), 'kive_trap_map_entries');
+/** Polls once a second: each scrape walks the whole kernel map in the operator. */
+async function untilEntries(base: string, ok: (n: number) => boolean): Promise<void> {
+  while (!ok(await mapEntries(base).catch(() => -1))) await sleep(1_000);
+}
 
 /**
  * Waits until the operator is quiet for `quietMs`: work queues empty, no reconcile ended
@@ -99,6 +103,19 @@ async function settle(base: string, env: OperatorEnv, quietMs = 5_000): Promise<
     await sleep(1_000);
   }
 }
+
+/** CPU seconds (user + system) a process has used: load-independent, unlike wall time. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+}
+
+/** The CPU seconds of the operator and the control plane since `from`. */
+function cpuSince(pids: Record<string, number>, from: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, +(cpuSeconds(pid) - (from[k] ?? 0)).toFixed(1)]));
+}
+const cpuNow = (pids: Record<string, number>) => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
 
 function rssMiB(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -151,19 +168,23 @@ export async function runScale(o: { containers: number; traps: number; idleSecon
 
     let { op, base } = await startLeading('bench-1', env);
     ops.push(op);
+    const cpDir = dirname(env.cp.kubeconfigPath);
+    const pidOf = (name: string) => Number(readFileSync(join(cpDir, `${name}.pid`), 'utf8').trim());
+    const pids = { operator: op.pid, apiserver: pidOf('kube-apiserver'), etcd: pidOf('etcd') };
     await settle(base, env);
 
     // 3. Apply: the policy -> every trap armed in the kernel map.
     const traps = Array.from({ length: o.traps }, (_, j) => ({ path: `/scale-${j}.txt`, create: true, matchAny: [{ matchLabels: { app: 'scale' } }] }));
     c0 = await apiserverCounts(env);
+    let cpu0 = cpuNow(pids);
     t = performance.now();
     await env.createPolicy('scale', traps);
-    await until('every trap armed', async () => (await mapEntries(base)) >= target || undefined, 600_000);
+    await untilEntries(base, (n) => n >= target);
     const armedS = (performance.now() - t) / 1000;
     const loadArmed = load();
     await settle(base, env);
     const settledS = (performance.now() - t) / 1000 - 5; // less the quiet window
-    result['apply'] = { armedS: +armedS.toFixed(1), quietAfterS: +settledS.toFixed(1), load: loadArmed, requests: delta(c0, await apiserverCounts(env)) };
+    result['apply'] = { armedS: +armedS.toFixed(1), quietAfterS: +settledS.toFixed(1), load: loadArmed, cpuS: cpuSince(pids, cpu0), requests: delta(c0, await apiserverCounts(env)) };
     log(`apply: ${target} armed in ${armedS.toFixed(1)} s; quiet after ${settledS.toFixed(1)} s`);
     const status = (await env.getPolicy('scale')).status;
     result['policyStatus'] = { armedTraps: status?.armedTraps, matchedContainers: status?.matchedContainers, ready: status?.conditions?.find((x) => x.type === 'Ready')?.reason };
@@ -176,7 +197,7 @@ export async function runScale(o: { containers: number; traps: number; idleSecon
       method: 'PATCH', path: `${API}/namespaces/${NS}/kivepolicies/scale`, contentType: 'application/json-patch+json',
       body: [{ op: 'replace', path: '/spec/traps/0/path', value: '/scale-edited.txt' }],
     });
-    await until('the edited trap armed in every container', async () => created() >= o.containers && (await mapEntries(base)) === target, 600_000);
+    await untilEntries(base, (n) => created() >= o.containers && n === target);
     const editS = (performance.now() - t) / 1000;
     const loadEdit = load();
     await settle(base, env);
@@ -185,10 +206,11 @@ export async function runScale(o: { containers: number; traps: number; idleSecon
 
     // 5. Steady state, idle.
     c0 = await apiserverCounts(env);
+    cpu0 = cpuNow(pids);
     const r0 = sum(await opMetrics(base), 'kive_reconcile_total');
     await sleep(idleMs);
     const reconcilesIdle = sum(await opMetrics(base), 'kive_reconcile_total') - r0;
-    result['idle'] = { seconds: o.idleSeconds, load: load(), reconciles: reconcilesIdle, requests: delta(c0, await apiserverCounts(env)) };
+    result['idle'] = { seconds: o.idleSeconds, load: load(), reconciles: reconcilesIdle, cpuS: cpuSince(pids, cpu0), requests: delta(c0, await apiserverCounts(env)) };
     result['rssMiB'] = { ...rssMiB(op.pid), load: load() };
     log(`idle: ${JSON.stringify(result['idle'])}`);
 
@@ -196,9 +218,9 @@ export async function runScale(o: { containers: number; traps: number; idleSecon
     const readers = containers.slice(0, Math.min(10, containers.length));
     const alerts0 = op.alerts.length;
     c0 = await apiserverCounts(env);
-    const until_ = Date.now() + o.alertSeconds * 1000;
+    const end = Date.now() + o.alertSeconds * 1000;
     let reads = 0;
-    while (Date.now() < until_) {
+    while (Date.now() < end) {
       const tick = sleep(1000);
       await Promise.all(readers.map((c) => catInside(c, '/scale-1.txt').then(() => reads++, () => undefined)));
       await tick;
@@ -215,7 +237,7 @@ export async function runScale(o: { containers: number; traps: number; idleSecon
     ops.push((op = restarted.op));
     base = restarted.base;
     const leadingS = (performance.now() - restarted.startedAt) / 1000;
-    await until('the map restored', async () => (await mapEntries(base)) >= target || undefined, 600_000);
+    await untilEntries(base, (n) => n >= target);
     const restoreS = (performance.now() - restarted.startedAt) / 1000;
     const loadRestore = load();
     await settle(base, env);

@@ -11,7 +11,7 @@ build: $(BENCH_BPF)
 bench: $(BENCH_BPF)
 
 # The operator at scale (bench/scale.ts: a real control plane, real containers, the real
-# kernel; ~10 min) and the trap map at capacity (bench/trap-map.ts). Not part of `make
+# kernel; ~15 min) and the trap map at capacity (bench/trap-map.ts). Not part of `make
 # test` or `make bench`; results in docs/performance.md. SCALE_ARGS e.g.
 # `--containers 20 --traps 10 --idle-seconds 10` for a quick run.
 .PHONY: bench-scale
