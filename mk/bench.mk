@@ -9,3 +9,12 @@ $(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BUILD)/vmlinux.h
 
 build: $(BENCH_BPF)
 bench: $(BENCH_BPF)
+
+# The operator at scale (bench/scale.ts: a real control plane, real containers, the real
+# kernel; ~15 min) and the trap map at capacity (bench/trap-map.ts). Not part of `make
+# test` or `make bench`; results in docs/performance.md. SCALE_ARGS e.g.
+# `--containers 20 --traps 10 --idle-seconds 10` for a quick run.
+.PHONY: bench-scale
+bench-scale: build cluster-bins
+	$(NODE) bench/trap-map.ts
+	KIVE_K8S_BIN_DIR=$(K8S_BIN_DIR) $(NODE) bench/scale.ts $(SCALE_ARGS)

@@ -12,11 +12,12 @@
 import type { KiveData, KivePolicy, KiveTrap, NodeReport, PolicyProblem } from '../api/v1/types.ts';
 import { isKiveError } from '../errors.ts';
 import type { ReconcileResult } from '../k8s/controller.ts';
+import { eachLimited } from '../k8s/limit.ts';
 import type { Logger } from '../k8s/log.ts';
 import type { ResolvedFile, ResolveOptions } from '../runtime/resolve.ts';
 import { buildKiveData } from './kivedata.ts';
 import { forbiddenNamespaces, namespaceAllowed, selectContainers, type Pod, type SelectedContainer } from './match.ts';
-import { kiveDataName, trapId } from './naming.ts';
+import { canonical, kiveDataName, trapId } from './naming.ts';
 
 /** Reads of the informer caches the reconcile needs. */
 export interface DiscoverCaches {
@@ -49,6 +50,8 @@ export interface DiscoverDeps {
   pendingRetryMs?: number;
   /** Re-check even when all is well: the backstop for a missed directory-watch event. */
   recheckMs?: number;
+  /** KiveData writes of one reconcile in flight at once (default 8). */
+  writesInFlight?: number;
   /** Root of the host's /proc (tests may point elsewhere). */
   procRoot?: string;
   /** The wall clock, for KiveData plantedAt. */
@@ -71,9 +74,14 @@ function problemOf(err: unknown, trap: KiveTrap, c: SelectedContainer): PolicyPr
   return { reason: 'RuntimeError', message };
 }
 
-/** Same spec and labels: applying it again would change nothing. */
+/**
+ * Same spec and labels: applying it again would change nothing. Compared canonically:
+ * the cached copy comes from the API server with its keys sorted, so a plain
+ * JSON.stringify never matched and every reconcile re-applied every KiveData (one API
+ * request per trap per recheck and per restart, bench/scale.ts).
+ */
 function unchanged(a: KiveData | undefined, b: KiveData): boolean {
-  return a !== undefined && JSON.stringify(a.spec) === JSON.stringify(b.spec) && JSON.stringify(a.metadata.labels) === JSON.stringify(b.metadata.labels);
+  return a !== undefined && canonical(a.spec) === canonical(b.spec) && canonical(a.metadata.labels) === canonical(b.metadata.labels);
 }
 
 /**
@@ -105,6 +113,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
   const { caches, writer, log } = deps;
   const procRoot = deps.procRoot ?? '/proc';
   const recentlyPlanted = new Map<string, { inode: string; at: string }>();
+  const writesInFlight = deps.writesInFlight ?? 8;
 
   return async function reconcileDiscover(policyKey: string): Promise<ReconcileResult> {
     // 1. Load the policy. Gone or going: this node's KiveData of it go too.
@@ -112,7 +121,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
     const existing = caches.kiveDataOf(policyKey);
     if (policy === undefined || policy.metadata.deletionTimestamp !== undefined) {
       deps.watches?.sync(policyKey, []);
-      for (const d of existing) await writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name);
+      await eachLimited(existing, writesInFlight, (d) => writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name));
       return;
     }
 
@@ -137,6 +146,13 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
     const watchTargets: Array<{ root: string; path: string }> = [];
     let matched = 0;
     let pending = 0;
+    // One lookup per container, not per (trap, container): a CRI call each.
+    const pids = new Map<string, Promise<number>>();
+    const locate = (id: string) => {
+      let p = pids.get(id);
+      if (p === undefined) pids.set(id, (p = deps.locate(id)));
+      return p;
+    };
     for (const trap of policy.spec.traps) {
       for (const pod of pods) {
         for (const container of selectContainers(trap, pod)) {
@@ -148,7 +164,7 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
           // 3. Find the container's root and the file inside it.
           let pid: number;
           try {
-            pid = await deps.locate(container.containerId);
+            pid = await locate(container.containerId);
           } catch (err) {
             pending++;
             problems.push(problemOf(err, trap, container));
@@ -181,15 +197,12 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
       }
     }
 
-    // 4. Converge: apply what changed, delete what is no longer wanted.
-    for (const data of desired.values()) {
-      if (!unchanged(byName.get(data.metadata.name), data)) await writer.apply(data);
-    }
-    for (const d of existing) {
-      if (!desired.has(d.metadata.name) && !keep.has(d.metadata.name)) {
-        await writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name);
-      }
-    }
+    // 4. Converge: apply what changed, delete what is no longer wanted, several requests
+    //    in flight (one at a time, 5,000 KiveData waited 5,000 round trips).
+    const changed = [...desired.values()].filter((data) => !unchanged(byName.get(data.metadata.name), data));
+    await eachLimited(changed, writesInFlight, (data) => writer.apply(data));
+    const unwanted = existing.filter((d) => !desired.has(d.metadata.name) && !keep.has(d.metadata.name));
+    await eachLimited(unwanted, writesInFlight, (d) => writer.delete(d.metadata.namespace ?? deps.namespace, d.metadata.name));
 
     // 5. Watch the resolved files' directories, so a replaced file comes back here at once.
     deps.watches?.sync(policyKey, watchTargets);

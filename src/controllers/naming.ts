@@ -19,8 +19,12 @@ export const MANAGED_BY = 'kive';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** Keys sorted, so equal traps hash equally whatever the order of their fields. */
-function canonical(value: unknown): string {
+/**
+ * Keys sorted, so equal traps hash equally whatever the order of their fields, and an
+ * object read back from the API server (which writes map keys sorted) compares equal to
+ * the one built here.
+ */
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)

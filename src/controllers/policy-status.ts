@@ -27,6 +27,13 @@ export interface PolicyStatusDeps {
   writer: PolicyStatusWriter;
   log: Logger;
   now: () => number;
+  /**
+   * The shortest time between two status writes of one policy (default 1 s). While a
+   * node creates thousands of KiveData, each one changes armedTraps: without this the
+   * status was rewritten once per KiveData (bench/scale.ts), and every write woke the
+   * policy's watchers again. A change inside the interval is written when it ends.
+   */
+  minWriteIntervalMs?: number;
 }
 
 /** The counts summed over the nodes' reports. */
@@ -100,11 +107,14 @@ function sameStatus(old: KivePolicyStatus | undefined, next: KivePolicyStatus): 
 
 export function createPolicyStatusReconciler(deps: PolicyStatusDeps): Reconciler<PolicyKey> {
   const { caches, writer } = deps;
+  const interval = deps.minWriteIntervalMs ?? 1_000;
+  const lastWrite = new Map<PolicyKey, number>();
 
   return async function reconcilePolicyStatus(key) {
     // 1. Load the policy. Gone already (deleted before the finalizer was on): its KiveData go.
     const policy = caches.policy(key);
     if (policy === undefined) {
+      lastWrite.delete(key);
       await deleteEach(writer.deleteKiveData, caches.kiveDataOfPolicy(key));
       return;
     }
@@ -131,7 +141,12 @@ export function createPolicyStatusReconciler(deps: PolicyStatusDeps): Reconciler
       pendingContainers: pending,
     };
 
-    // 5. Write it only when it changed: every write is an event that wakes this again.
-    if (!sameStatus(policy.status, status)) await writer.applyPolicyStatus(policy, status);
+    // 5. Write it only when it changed (every write is an event that wakes this again),
+    //    and not more often than `interval`: come back when it ends instead.
+    if (sameStatus(policy.status, status)) return;
+    const wait = (lastWrite.get(key) ?? -Infinity) + interval - deps.now();
+    if (wait > 0) return { requeueAfterMs: wait };
+    await writer.applyPolicyStatus(policy, status);
+    lastWrite.set(key, deps.now());
   };
 }

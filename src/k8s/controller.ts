@@ -52,6 +52,20 @@ export interface ControllerOptions<K extends string = string> {
   metrics?: ControllerMetrics;
 }
 
+export interface WatchOptions<T> {
+  /** Which updates enqueue anything (default: all). Adds and deletes always do. */
+  updates?: (oldObj: T, newObj: T) => boolean;
+}
+
+/**
+ * An update filter for reconcilers that read only an object's spec and its deletion
+ * (client-go's GenerationChangedPredicate): a status write leaves `generation` alone, so
+ * it wakes nothing; a resync (the same object twice) still does, as the backstop.
+ */
+export function specChanged(oldObj: KubeObject, newObj: KubeObject): boolean {
+  return oldObj === newObj || oldObj.metadata?.generation !== newObj.metadata?.generation || oldObj.metadata?.deletionTimestamp !== newObj.metadata?.deletionTimestamp;
+}
+
 export type ReconcileOutcome = 'success' | 'requeue' | 'error' | 'terminal';
 
 /** The controller layer's instrumentation; src/metrics/ implements it. */
@@ -93,11 +107,12 @@ export class Controller<K extends string = string> {
    * use it to map children to owners, e.g. a Pod to the KivePolicies that match it.
    * Returns a function that stops watching; stop() also does that.
    */
-  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (obj: T) => K[] = (o) => [objectKey(o) as K]): () => void {
+  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (obj: T) => K[] = (o) => [objectKey(o) as K], opts: WatchOptions<T> = {}): () => void {
     const add = (obj: T): void => {
       for (const k of toKeys(obj)) this.queue.add(k);
     };
-    const handler: EventHandler<T> = { onAdd: add, onUpdate: (_old, obj) => add(obj), onDelete: add };
+    const relevant = opts.updates ?? (() => true);
+    const handler: EventHandler<T> = { onAdd: add, onUpdate: (old, obj) => void (relevant(old, obj) && add(obj)), onDelete: add };
     const off = informer.addEventHandler(handler);
     this.#unsubscribe.push(off);
     return off;

@@ -7,8 +7,14 @@
 // patches and watch events all produce the same plain JSON objects, so the informer's
 // cache never mixes the two shapes and `a.metadata.creationTimestamp === b...` works.
 //
-// No ownership to manage: the client holds no connection of its own (client-node pools
-// them per cluster and user) and needs no close().
+// Connections: client-node's applySecurityAuthentication makes a new undici Agent for
+// every request, so each request opened a new TLS connection (a full handshake with the
+// client certificate) and left it idle behind; at 5,000 KiveData writes that was much
+// of the operator's and the API server's CPU (bench/scale.ts). This client keeps the
+// first Agent it is given and sends every request through it (keep-alive, reused
+// connections). The TLS material is the KubeConfig's, fixed when it was loaded; a new
+// certificate means a new KubeConfig and so a new client. No close() is needed: idle
+// connections time out on their own.
 
 import {
   IsomorphicFetchHttpLibrary,
@@ -71,6 +77,7 @@ export interface Requester {
 export class KubeClient implements Requester {
   readonly kubeConfig: KubeConfig;
   readonly #http = new IsomorphicFetchHttpLibrary();
+  #dispatcher: ReturnType<RequestContext['getDispatcher']>;
 
   constructor(kubeConfig: KubeConfig) {
     this.kubeConfig = kubeConfig;
@@ -89,6 +96,8 @@ export class KubeClient implements Requester {
 
     const ctx = new RequestContext(url.toString(), req.method as HttpMethod);
     await this.kubeConfig.applySecurityAuthentication(ctx);
+    const fresh = ctx.getDispatcher();
+    if (fresh !== undefined) ctx.setDispatcher((this.#dispatcher ??= fresh));
     ctx.setHeaderParam('Accept', 'application/json');
     if (req.body !== undefined) {
       ctx.setHeaderParam('Content-Type', req.contentType ?? 'application/json');

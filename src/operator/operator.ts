@@ -19,7 +19,7 @@ import { createLoaderReconciler } from '../controllers/loader.ts';
 import type { Pod } from '../controllers/match.ts';
 import { LABELS, labelValue, trapId } from '../controllers/naming.ts';
 import { policyKeyOfData } from '../controllers/pod-controller.ts';
-import { Controller } from '../k8s/controller.ts';
+import { Controller, specChanged } from '../k8s/controller.ts';
 import { Informer } from '../k8s/informer.ts';
 import { LeaderElector } from '../k8s/leader.ts';
 import type { Logger } from '../k8s/log.ts';
@@ -185,7 +185,9 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
     }),
   });
   const allPolicies = () => policies.store.keys();
-  controller.watch(policies);
+  // Spec and deletion only: the status writes of every node and of the pod controller
+  // would each re-run the policy's whole reconcile (bench/scale.ts).
+  controller.watch(policies, undefined, { updates: specChanged });
   controller.watch(pods, allPolicies); // any pod change on this node may change any policy's matches
   controller.watch(data, (d) => [policyKeyOfData(d)]); // recreate a KiveData deleted behind our back
   data.start();
@@ -250,7 +252,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
   const untrack = opts.metrics ? [opts.metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS)), opts.metrics.trackEventRecorder('alerts', alertEvents)] : [];
   try {
     controller.watch(data);
-    controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey));
+    // A status write is no reason to re-arm all of a policy's KiveData; a changed or deleted trap is.
+    controller.watch(policies, (p) => data.store.byIndex('policy', objectKey(p)).map(objectKey), { updates: specChanged });
     data.start();
     await Promise.all([policies.waitForSync(leading), data.waitForSync(leading)]);
     // Full resync: whatever an earlier loader left in a pinned map or a restart lost,

@@ -155,6 +155,37 @@ test('policy status counts the pending containers of every node', async () => {
   assert.deepEqual([written?.matchedContainers, written?.armedTraps, written?.pendingContainers, written?.conditions?.[0]?.reason], [3, 1, 2, 'Armed']);
 });
 
+test('policy status: while KiveData keep coming, the status is written at most once per interval, the last count at its end', async () => {
+  let now = 10_000;
+  const data = [kd('d1', { policyName: 'p' })];
+  let current = policy({ finalizers: [POLICY_FINALIZER] });
+  const writes: Array<number | undefined> = [];
+  const reconcile = createPolicyStatusReconciler({
+    caches: { policy: () => current, kiveDataOfPolicy: () => data },
+    writer: {
+      deleteKiveData: async () => {},
+      addFinalizer: async () => {},
+      removeFinalizer: async () => {},
+      applyPolicyStatus: async (_p, s) => void (writes.push(s.armedTraps), (current = { ...current, status: s })),
+    },
+    log,
+    now: () => now,
+  });
+  const key = 'kivebpf-system/p' as PolicyKey;
+  assert.equal(await reconcile(key, signal), undefined);
+  // Each new KiveData wakes it: inside the interval nothing is written, it comes back later.
+  for (let i = 2; i <= 5; i++) {
+    data.push(kd(`d${i}`, { policyName: 'p' }));
+    now += 100;
+    const r = await reconcile(key, signal);
+    assert.equal((r as { requeueAfterMs: number }).requeueAfterMs, 1_000 - 100 * (i - 1));
+  }
+  assert.deepEqual(writes, [1], 'one write so far, not one per KiveData');
+  now += 600;
+  await reconcile(key, signal);
+  assert.deepEqual(writes, [1, 5], 'the interval over: the latest count');
+});
+
 test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData after the grace, a renewing one never', async () => {
   let now = 0;
   const all = [kd('a', { kernelId: 'alive' }), kd('b', { kernelId: 'dead' })];

@@ -31,17 +31,25 @@ function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (r
   const deleted: string[] = [];
   const reports: NodeReport[] = [];
   const watched: Array<[string, string[]]> = [];
+  const located: string[] = [];
+  const inFlight = { now: 0, max: 0 };
   const reconcile = createDiscoverReconciler({
     nodeName: 'n1',
     kernelId: 'k1',
     namespace: 'kivebpf-system',
     caches: { policy: (k) => (k === `${pol.metadata.namespace}/${pol.metadata.name}` ? pol : undefined), pods: () => pods, kiveDataOf: () => existing },
     writer: {
-      apply: async (d) => void applied.push(d),
+      apply: async (d) => {
+        inFlight.now++;
+        inFlight.max = Math.max(inFlight.max, inFlight.now);
+        await new Promise((r) => setImmediate(r));
+        inFlight.now--;
+        applied.push(d);
+      },
       delete: async (_ns, n) => void deleted.push(n),
       reportStatus: async (_p, r) => void reports.push(r),
     },
-    locate: async (id) => Number(id.replace('containerd://', '')),
+    locate: async (id) => (located.push(id), Number(id.replace('containerd://', ''))),
     resolve: (o) => {
       const err = resolveErr?.(o.root);
       if (err) throw err;
@@ -51,7 +59,7 @@ function discoverHarness(pods: Pod[], existing: KiveData[] = [], resolveErr?: (r
     log,
     procRoot: '/proc',
   });
-  return { reconcile, applied, deleted, reports, watched };
+  return { reconcile, applied, deleted, reports, watched, located, inFlight };
 }
 
 test('discover: one KiveData per (trap, container); a pending container does not hold up the others', async () => {
@@ -94,6 +102,25 @@ test('discover: an unsafe path is reported, not armed; stale KiveData are delete
   assert.deepEqual(h.deleted, ['kive-data-gone']);
   assert.equal(h.reports[0]?.problems?.[0]?.reason, 'UnsafePath');
   assert.equal(h.watched[0]?.[1].length, 2, 'an unresolvable file\'s directory is watched too: its fix shows at once');
+});
+
+test('discover: KiveData read back from the API server (keys sorted) is not applied again; each container is located once', async () => {
+  const twoTraps: KivePolicy = { ...policy, spec: { traps: [policy.spec.traps[0]!, { ...policy.spec.traps[0]!, path: '/other.txt' }] } };
+  const pods = [pod('a', [['web', 'containerd://101']]), pod('b', [['web', 'containerd://202']])];
+  const first = discoverHarness(pods, [], undefined, twoTraps);
+  await first.reconcile('ns/p');
+  assert.equal(first.applied.length, 4);
+  assert.deepEqual(first.located.sort(), ['containerd://101', 'containerd://202'], 'one lookup per container, not per trap');
+  assert.equal(first.inFlight.max, 4, 'the applies run side by side, not one round trip after another');
+  // What the informer caches: the API server writes map keys in sorted order.
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sorted(x)])) : v;
+  const fromServer = first.applied.map((d) => sorted(d) as KiveData);
+  assert.notEqual(JSON.stringify(fromServer[0]!.spec), JSON.stringify(first.applied[0]!.spec), 'the fixture really reorders');
+  const again = discoverHarness(pods, fromServer, undefined, twoTraps);
+  await again.reconcile('ns/p');
+  assert.deepEqual(again.applied, [], 'a recheck or a restart writes nothing when nothing changed');
+  assert.deepEqual(again.deleted, []);
 });
 
 test('discover: a policy outside the operator\'s namespace selects only its own namespace\'s pods and says NamespaceNotAllowed', async () => {

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { FakeClock } from '../../src/k8s/clock.ts';
-import { Controller, TerminalError, type ReconcileResult } from '../../src/k8s/controller.ts';
+import { Controller, specChanged, TerminalError, type ReconcileResult } from '../../src/k8s/controller.ts';
+import type { EventHandler, Informer } from '../../src/k8s/informer.ts';
+import type { KubeObject } from '../../src/k8s/resource.ts';
 import { isKiveError } from '../../src/errors.ts';
 
 const logger = pino({ level: 'silent' });
@@ -33,6 +35,28 @@ function harness(reconcile: (key: string, n: number) => Promise<ReconcileResult>
 }
 
 describe('Controller', () => {
+  it('watch with specChanged: a status-only update wakes nothing; a spec change, a deletion and a resync do', async () => {
+    const seen: string[] = [];
+    let handler: EventHandler<KubeObject> | undefined;
+    const informer = { addEventHandler: (h: EventHandler<KubeObject>) => ((handler = h), () => undefined) } as unknown as Informer<KubeObject>;
+    const c = new Controller({ name: 'test', logger, reconcile: async (key) => void seen.push(key) });
+    c.watch(informer, undefined, { updates: specChanged });
+    c.start();
+    const v1: KubeObject = { metadata: { name: 'p', namespace: 'ns', generation: 1 } };
+    const statusOnly = { ...v1, status: { armedTraps: 5 } } as KubeObject;
+    handler!.onUpdate!(v1, statusOnly);
+    await settle();
+    assert.deepEqual(seen, [], 'a status write (same generation) is not news to a spec reader');
+    handler!.onUpdate!(statusOnly, { metadata: { ...v1.metadata, generation: 2 } });
+    await settle();
+    handler!.onUpdate!(v1, { metadata: { ...v1.metadata, deletionTimestamp: '2026-12-02T00:00:00Z' } });
+    await settle();
+    handler!.onUpdate!(v1, v1); // the informer's periodic resync
+    await settle();
+    assert.deepEqual(seen, ['ns/p', 'ns/p', 'ns/p']);
+    await c.stop();
+  });
+
   it('retries a failing reconcile with a growing backoff, then forgets it on success', async () => {
     const { clock, calls, c } = harness(async (_k, n) => {
       if (n <= 3) throw new Error('api down');
