@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
+import { readsNote } from './backends/spec.ts';
 import { attachHint, programSpec, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
 import { kernelRouteFacts } from './route-facts.ts';
 import {
@@ -53,9 +54,13 @@ export interface LoadedBackend {
   readonly countersFd: number;
   /** kive_drops: events lost per trapped file. */
   readonly dropsFd: number;
+  /** kive_ino_filter: the trap map's pre-filter bitmap (contract.ts FILTER). */
+  readonly filterFd: number;
   readonly ringBytes: number;
   /** The loaded programs (fds owned by this object), for bpf_stats. */
   readonly programs: Array<{ name: string; fd: number }>;
+  /** How the hot path reads kernel memory here (backends/spec.ts readsNote); set by loadBackend. */
+  readonly reads?: string;
   /** Techniques that open files unseen by it on this kernel (ProgramSpec.evasion); callers warn. */
   readonly gaps: readonly string[];
   close(): void;
@@ -91,6 +96,11 @@ export function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
         btf ??= bpf.btfLoadVmlinux();
         if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
         return kernelRouteFacts(btf);
+      },
+      btfCast() {
+        btf ??= bpf.btfLoadVmlinux();
+        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
+        return bpf.btfFindByNameKind(btf, 'bpf_rdonly_cast', BTF_KIND_FUNC) > 0;
       },
     });
   } finally {
@@ -296,6 +306,7 @@ export class ObjectLoader {
       eventsFd: bpf.mapFd(this.#map('kive_events')),
       countersFd: bpf.mapFd(this.#map('kive_counters')),
       dropsFd: bpf.mapFd(this.#map('kive_drops')),
+      filterFd: bpf.mapFd(this.#map('kive_ino_filter')),
     };
     const programs: Array<{ name: string; fd: number }> = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
@@ -359,11 +370,12 @@ function libbpfDetail(messages: LibbpfMessage[]): Error | undefined {
  */
 export function loadBackend(spec: BackendSpec<BackendName>, options: LoadOptions): LoadedBackend {
   checkPrivileges();
-  const targets = withKernelAccess((kernel) => spec.targets(kernel));
+  const { targets, btfCast } = withKernelAccess((kernel) => ({ targets: spec.targets(kernel), btfCast: kernel.btfCast() }));
   const errors: unknown[] = [];
   for (const target of targets) {
     try {
-      return loadWithout(spec, options, target);
+      const loaded = loadWithout(spec, options, { ...target, rodata: { ...target.rodata, kive_btf_cast: btfCast ? 1 : 0 } });
+      return { ...loaded, reads: readsNote(spec.inodeReads, btfCast) };
     } catch (err) {
       // A missing object file is the same for every target: stop at once.
       if (err instanceof KiveError && err.code === 'KIVE_BPF_OBJECT_MISSING') throw err;

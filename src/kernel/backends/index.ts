@@ -32,6 +32,8 @@ export interface ProbeResult {
   supported: boolean;
   reason?: string;
   attachPoint?: string;
+  /** When supported: how the hot path reads kernel memory on this kernel (readsNote). */
+  reads?: string;
   /** When supported: techniques that open files unseen by it on this kernel. */
   gaps?: string[];
 }
