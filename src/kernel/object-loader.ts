@@ -9,8 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
-import { readsNote } from './backends/spec.ts';
-import { attachHint, programSpec, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
+import { attachHint, programSpec, readsNote, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
 import { kernelRouteFacts } from './route-facts.ts';
 import {
   bpf,
@@ -52,15 +51,13 @@ export interface LoadedBackend {
   readonly trapsFd: number;
   readonly eventsFd: number;
   readonly countersFd: number;
-  /** kive_drops: events lost per trapped file. */
+  /** kive_drops: events lost per trapped file; kive_ino_filter: the trap map's pre-filter. */
   readonly dropsFd: number;
-  /** kive_ino_filter: the trap map's pre-filter bitmap (contract.ts FILTER). */
   readonly filterFd: number;
   readonly ringBytes: number;
   /** The loaded programs (fds owned by this object), for bpf_stats. */
   readonly programs: Array<{ name: string; fd: number }>;
-  /** How the hot path reads kernel memory here (backends/spec.ts readsNote); set by loadBackend. */
-  readonly reads?: string;
+  readonly reads: string; // how the hot path reads kernel memory here (readsNote)
   /** Techniques that open files unseen by it on this kernel (ProgramSpec.evasion); callers warn. */
   readonly gaps: readonly string[];
   close(): void;
@@ -84,24 +81,17 @@ export function checkPrivileges(): void {
  */
 export function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
   let btf: Ptr | null = null;
+  const vmlinux = (): Ptr => {
+    btf ??= bpf.btfLoadVmlinux();
+    if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
+    return btf;
+  };
   try {
     return fn({
-      inodeArgIndex(func) {
-        btf ??= bpf.btfLoadVmlinux();
-        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
-        return inodeArgIndex(btf, func);
-      },
+      inodeArgIndex: (func) => inodeArgIndex(vmlinux(), func),
       ensureTracefs,
-      routeFacts() {
-        btf ??= bpf.btfLoadVmlinux();
-        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
-        return kernelRouteFacts(btf);
-      },
-      btfCast() {
-        btf ??= bpf.btfLoadVmlinux();
-        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
-        return bpf.btfFindByNameKind(btf, 'bpf_rdonly_cast', BTF_KIND_FUNC) > 0;
-      },
+      routeFacts: () => kernelRouteFacts(vmlinux()),
+      btfCast: () => bpf.btfFindByNameKind(vmlinux(), 'bpf_rdonly_cast', BTF_KIND_FUNC) > 0,
     });
   } finally {
     if (btf !== null) bpf.btfFree(btf);
@@ -324,6 +314,7 @@ export class ObjectLoader {
       ringBytes: this.#options.ringBufferBytes,
       programs,
       gaps: [...this.#gaps],
+      reads: readsNote(this.spec.inodeReads, target.rodata.kive_btf_cast === 1),
       close() {
         if (closed) return;
         closed = true;
@@ -374,8 +365,7 @@ export function loadBackend(spec: BackendSpec<BackendName>, options: LoadOptions
   const errors: unknown[] = [];
   for (const target of targets) {
     try {
-      const loaded = loadWithout(spec, options, { ...target, rodata: { ...target.rodata, kive_btf_cast: btfCast ? 1 : 0 } });
-      return { ...loaded, reads: readsNote(spec.inodeReads, btfCast) };
+      return loadWithout(spec, options, { ...target, rodata: { ...target.rodata, kive_btf_cast: btfCast ? 1 : 0 } });
     } catch (err) {
       // A missing object file is the same for every target: stop at once.
       if (err instanceof KiveError && err.code === 'KIVE_BPF_OBJECT_MISSING') throw err;

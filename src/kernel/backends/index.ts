@@ -11,7 +11,7 @@ import type { BackendSpec } from './spec.ts';
 import { tracepoint } from './tracepoint.ts';
 
 export type { AttachPlan, AttachTarget, BackendSpec, KernelAccess, ProgramSpec, Stage } from './spec.ts';
-export { attachHint, programSpec } from './spec.ts';
+export { attachHint, programSpec, readsNote } from './spec.ts';
 
 /**
  * Best first: fentry sees every permission check at the lowest cost; kprobe sees the
