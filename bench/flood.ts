@@ -23,6 +23,7 @@ import { encodeTrapKey, encodeTrapValue, TRAP_KEY_SIZE, TRAP_VALUE_SIZE, type Fi
 import { bpf, errnoName, lastErrno, type Ptr } from '../src/kernel/libbpf.ts';
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { bpfStatsOn } from './baseline.ts';
+import { buildObjectsAt } from './before.ts';
 import { keyOf, openLoop, totalRuns } from './overhead.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -90,15 +91,7 @@ export async function measureFlood(aggregation: boolean, opens: number): Promise
 
 /** The tracepoint object as it was at `rev`, compiled against this build's vmlinux.h. */
 function buildBefore(rev: string): string {
-  const out = join(repo, 'build', 'bench', 'before');
-  const src = join(out, 'src');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(src, { recursive: true });
-  const tar = execFileSync('git', ['-C', repo, 'archive', rev, 'bpf'], { maxBuffer: 1 << 26 });
-  execFileSync('tar', ['-x', '-C', src], { input: tar });
-  const obj = join(out, 'kive_tracepoint.bpf.o');
-  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-D__TARGET_ARCH_x86', `-I${join(repo, 'build')}`, `-I${join(src, 'bpf')}`, '-c', join(src, 'bpf', 'kive_tracepoint.bpf.c'), '-o', obj]);
-  return obj;
+  return join(buildObjectsAt(rev, 'before', ['tracepoint']), 'kive_tracepoint.bpf.o');
 }
 
 /** The old program loaded and attached with plain libbpf calls (today's loader expects today's maps). */

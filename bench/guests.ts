@@ -3,14 +3,17 @@
 // matrix's own prepare-kernel.sh and boot-guest.sh (same kernels, cache, watchdog), and
 // prints one table per kernel. Part of `make bench` (bench/run.ts); needs root.
 //
-//   node bench/guests.ts [--quick] [LABEL ...]
+//   node bench/guests.ts [--quick] [--before] [LABEL ...]    (--before: also the objects of
+//   bench/before.ts MISS_PATH_BEFORE_REV, built on the host first)
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMatrix } from '../test/kernels/summary.ts';
 import type { OverheadResult } from './overhead.ts';
 import { overheadTable } from './table.ts';
+import { buildObjectsAt, MISS_PATH_BEFORE_REV, MISS_PATH_SHIM } from './before.ts';
+import { BACKEND_PREFERENCE } from '../src/kernel/backends/index.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,13 +32,15 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 }
 
 /** One guest's table (ok: it has one and the job succeeded), or the lines saying why not. */
-export async function benchGuest(label: string, pkg: string, version: string, runDir: string, quick: boolean): Promise<{ lines: string[]; ok: boolean }> {
+/** before: a directory of old objects under the repo (bench/before.ts), also measured. */
+export async function benchGuest(label: string, pkg: string, version: string, runDir: string, quick: boolean, before?: string): Promise<{ lines: string[]; ok: boolean }> {
   const prepared = await run(join(repo, 'test/kernels/prepare-kernel.sh'), [pkg, version]);
   const kdir = prepared.stdout.trim().split('\n').at(-1) ?? '';
   if (prepared.code !== 0 || kdir === '') return { lines: [`### ${label}: kernel not prepared (see above)`], ok: false };
   const res = join(runDir, label);
   mkdirSync(res);
-  writeFileSync(join(res, 'bench-args'), quick ? '--iterations 20000 --repeats 3\n' : '--iterations 100000 --repeats 3\n');
+  const beforeArg = before === undefined ? '' : ` --before ${relative(repo, before)}`; // the guest's cwd is the shared repo
+  writeFileSync(join(res, 'bench-args'), `${quick ? '--iterations 20000 --repeats 3' : '--iterations 100000 --repeats 3'}${beforeArg}\n`);
   const env = { ...process.env, KIVE_KERNELS_SUITE: 'bench/guest-job.sh' };
   const boot = await run(join(repo, 'test/kernels/boot-guest.sh'), [label, kdir, res], env);
   try {
@@ -48,7 +53,7 @@ export async function benchGuest(label: string, pkg: string, version: string, ru
   }
 }
 
-export async function benchGuests(opts: { quick?: boolean; only?: string[] } = {}): Promise<{ lines: string[]; ok: boolean }> {
+export async function benchGuests(opts: { quick?: boolean; only?: string[]; before?: string } = {}): Promise<{ lines: string[]; ok: boolean }> {
   const rows = parseMatrix(readFileSync(join(repo, 'test/kernels/matrix.txt'), 'utf8')).filter(
     (r) => r.pkg !== '-' && (opts.only === undefined || opts.only.length === 0 || opts.only.includes(r.label)),
   );
@@ -57,7 +62,7 @@ export async function benchGuests(opts: { quick?: boolean; only?: string[] } = {
   const lines: string[] = [];
   let ok = rows.length > 0;
   for (const r of rows) {
-    const g = await benchGuest(r.label, r.pkg, r.version, runDir, opts.quick ?? false);
+    const g = await benchGuest(r.label, r.pkg, r.version, runDir, opts.quick ?? false, opts.before);
     lines.push(...g.lines, '');
     ok &&= g.ok;
   }
@@ -66,7 +71,8 @@ export async function benchGuests(opts: { quick?: boolean; only?: string[] } = {
 
 if (import.meta.main) {
   const args = process.argv.slice(2);
-  const g = await benchGuests({ quick: args.includes('--quick'), only: args.filter((a) => !a.startsWith('--')) });
+  const before = args.includes('--before') ? buildObjectsAt(MISS_PATH_BEFORE_REV, 'before-miss-path', BACKEND_PREFERENCE, MISS_PATH_SHIM) : undefined;
+  const g = await benchGuests({ quick: args.includes('--quick'), only: args.filter((a) => !a.startsWith('--')), before });
   console.log(g.lines.join('\n'));
   if (!g.ok) process.exitCode = 1;
 }

@@ -4,11 +4,15 @@
 // docs/performance.md), all measured in the same run. Not a test: nothing here asserts
 // a time.
 //
-//   node bench/overhead.ts [--json] [--iterations N] [--repeats R] [--backend NAME|all]
+//   node bench/overhead.ts [--json] [--iterations N] [--repeats R] [--backend NAME|all] [--before DIR]
+//
+// --before DIR: also each backend's objects from DIR (bench/before.ts buildObjectsAt:
+// the programs of an older commit), loaded by today's loader, in the same interleaving.
 //
 // --json prints the contract the QEMU kernel matrix reads (OverheadResult):
 //   { "kernel", "iterations", "repeats", "noHookNs",
-//     "backends": { NAME: SETTING }, "baseline": SETTING }
+//     "backends": { NAME: SETTING }, "baseline": SETTING,
+//     "beforeRev"?, "before"?: { NAME: SETTING } }
 //   SETTING = { "status": "ok"|"refused", "ns", "ratio", "reason"?, "progNsPerRun"?, "runsPerOpen"? }
 // (ns = nanoseconds per open+close pair, median of the repeats).
 
@@ -22,6 +26,7 @@ import { BACKEND_PREFERENCE, isBackendName, type BackendName } from '../src/kern
 import { FileMonitor } from '../src/kernel/monitor.ts';
 import { programStats } from '../src/kernel/stats.ts';
 import { BaselineProgram, BaselineRefused, bpfStatsOn } from './baseline.ts';
+import { revOf } from './before.ts';
 import { overheadTable } from './table.ts';
 import { resolveInRoot } from '../src/runtime/resolve.ts';
 import type { FileKey } from '../src/kernel/monitor.ts';
@@ -89,6 +94,9 @@ export interface OverheadResult {
   backends: Partial<Record<BackendName, SettingResult>>;
   /** The yardstick: one kprobe on inode_permission, one hash lookup (bench/baseline.bpf.c). */
   baseline: SettingResult;
+  /** With --before: the revision of the old objects, and each backend loaded from them. */
+  beforeRev?: string;
+  before?: Partial<Record<BackendName, SettingResult>>;
 }
 
 /** One hooked setting: something loaded and attached, its programs, and how to unload it. */
@@ -98,11 +106,14 @@ interface Hook {
 }
 type Setting = { name: string; open(trapped: FileKey): Promise<Hook> };
 
-function kiveSetting(b: BackendName): Setting {
+/** Setting name of a backend loaded from the --before objects. */
+const beforeName = (b: BackendName) => `${b} (before)`;
+
+function kiveSetting(b: BackendName, objectDir?: string): Setting {
   return {
-    name: b,
+    name: objectDir === undefined ? b : beforeName(b),
     async open(trapped) {
-      const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20 });
+      const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20, ...(objectDir !== undefined ? { objectDir } : {}) });
       m.setTrap(trapped, 1); // a non-empty map, like production
       m.start(() => {});
       return { programs: m.programs, close: () => m.close() };
@@ -129,7 +140,7 @@ const baselineSetting: Setting = {
  * silent guest as hung, and this is its longest step).
  */
 export async function measureOverhead(
-  opts: { iterations?: number; repeats?: number; backends?: BackendName[]; progress?: (line: string) => void } = {},
+  opts: { iterations?: number; repeats?: number; backends?: BackendName[]; before?: string; progress?: (line: string) => void } = {},
 ): Promise<OverheadResult> {
   const iterations = opts.iterations ?? 100_000;
   const repeats = opts.repeats ?? 3;
@@ -143,7 +154,9 @@ export async function measureOverhead(
   const refused = new Map<string, string>();
   const settings: Setting[] = [];
   try {
-    for (const s of [...(opts.backends ?? BACKEND_PREFERENCE).map(kiveSetting), baselineSetting]) {
+    const backends = opts.backends ?? BACKEND_PREFERENCE;
+    const before = opts.before === undefined ? [] : backends.map((b) => kiveSetting(b, opts.before));
+    for (const s of [...backends.map((b) => kiveSetting(b)), ...before, baselineSetting]) {
       try {
         await (await s.open(trapped)).close(); // probe only; reopened per repeat below
         settings.push(s);
@@ -205,21 +218,28 @@ export async function measureOverhead(
         ...(p !== undefined ? { progNsPerRun: p.ns, runsPerOpen: Math.round(p.runsPerOpen * 100) / 100, programs: p.programs } : {}),
       };
     };
-    const backends: OverheadResult['backends'] = {};
-    for (const b of opts.backends ?? BACKEND_PREFERENCE) backends[b] = resultOf(b);
-    return { kernel: release(), iterations, repeats, noHookNs: Math.round(noHook), backends, baseline: resultOf('baseline') };
+    const results: OverheadResult['backends'] = {};
+    for (const b of backends) results[b] = resultOf(b);
+    const r: OverheadResult = { kernel: release(), iterations, repeats, noHookNs: Math.round(noHook), backends: results, baseline: resultOf('baseline') };
+    if (opts.before !== undefined) {
+      r.beforeRev = revOf(opts.before);
+      r.before = {};
+      for (const b of backends) r.before[b] = resultOf(beforeName(b));
+    }
+    return r;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function parseArgs(argv: string[]): { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[] } {
-  const out: { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[] } = { json: false };
+function parseArgs(argv: string[]): { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[]; before?: string } {
+  const out: { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[]; before?: string } = { json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') out.json = true;
     else if (a === '--iterations') out.iterations = Number(argv[++i]);
     else if (a === '--repeats') out.repeats = Number(argv[++i]);
+    else if (a === '--before') out.before = argv[++i];
     else if (a === '--backend') {
       const v = argv[++i] ?? '';
       if (v === 'all') out.backends = [...BACKEND_PREFERENCE];

@@ -21,6 +21,7 @@ export function overheadTable(r: OverheadResult, where = 'host'): string[] {
     '|---|---:|---:|---:|---:|',
     `| no hook | ${fmt(r.noHookNs)} | 1.00x | | |`,
     ...Object.entries(r.backends).map(([name, b]) => row(`Kive ${name}`, b)),
+    ...Object.entries(r.before ?? {}).map(([name, b]) => row(`Kive ${name}, before (${r.beforeRev ?? '?'})`, b)),
     row('baseline (kprobe inode_permission, one lookup)', r.baseline),
     ...programLines(r),
   ];
@@ -29,7 +30,8 @@ export function overheadTable(r: OverheadResult, where = 'host'): string[] {
 /** Where the runs went, per program, when a setting has more than one. */
 function programLines(r: OverheadResult): string[] {
   const out: string[] = [];
-  for (const [name, b] of Object.entries(r.backends)) {
+  const before = Object.entries(r.before ?? {}).map(([name, b]) => [`${name}, before`, b] as const);
+  for (const [name, b] of [...Object.entries(r.backends), ...before]) {
     const ps = Object.entries(b?.programs ?? {});
     if (ps.length < 2) continue;
     out.push(`Kive ${name} per program: ${ps.map(([p, v]) => `${p} ${fmt(v.runs)} runs ${fmt(v.nsPerRun)} ns/run`).join('; ')}`);

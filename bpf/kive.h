@@ -36,6 +36,20 @@ struct kive_trap_key {
 	__u32 pad;
 };
 
+/*
+ * The inode-number pre-filter in front of the trap map (lib/filter.h): a bitmap of
+ * 2^KIVE_FILTER_LOG2 bits in KIVE_FILTER_WORDS u64 words (the array map
+ * kive_ino_filter, word i = bits 64i..64i+63). Bit h(ino) is set while at least one
+ * trap has that inode number, on any device; an inode whose bit is clear is no trap's,
+ * without reading its device or hashing a key. Linux's hash_32 of the folded number:
+ * h(ino) = (u32)(((u32)ino ^ (u32)(ino >> 32)) * KIVE_FILTER_MULT) >> (32 - KIVE_FILTER_LOG2).
+ */
+enum kive_filter {
+	KIVE_FILTER_LOG2 = 16,
+	KIVE_FILTER_WORDS = 1024,
+	KIVE_FILTER_MULT = 0x61C88647,
+};
+
 /* Trap value: slot is chosen by userspace and echoed in every event. */
 struct kive_trap_value {
 	__u32 slot;

@@ -24,15 +24,24 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Position of the inode argument; the mask is the next one. Set by the loader. */
 const volatile __u32 kive_arg_inode = 1;
 
+/* The trampoline's arguments are typed: the inode is read with plain loads (filter.h). */
+static __always_inline int kive_fentry_filter(struct inode *inode, __u32 mask)
+{
+	struct kive_trap_key key = {};
+	struct kive_trap_value *trap = kive_lookup_btf_inode(inode, &key);
+
+	return kive_filter_trap(&key, trap, mask, KIVE_OP_PERMISSION);
+}
+
 SEC("fentry/inode_permission")
 int kive_fentry_permission(__u64 *ctx)
 {
 	/*
-	 * The arguments are read as plain u64s and the inode is only dereferenced through
-	 * BPF_CORE_READ (bpf_probe_read_kernel), so the verifier's BTF type of each
-	 * argument never has to match what this code believes it is.
+	 * The verifier types each argument from the hooked function's BTF, not from this
+	 * code: ctx[kive_arg_inode] is a struct inode pointer there because the loader
+	 * chose the index from that same BTF. The other index's branch is dead code.
 	 */
 	if (kive_arg_inode == 0)
-		return kive_filter_inode((struct inode *)ctx[0], (__u32)ctx[1], KIVE_OP_PERMISSION);
-	return kive_filter_inode((struct inode *)ctx[1], (__u32)ctx[2], KIVE_OP_PERMISSION);
+		return kive_fentry_filter((struct inode *)ctx[0], (__u32)ctx[1]);
+	return kive_fentry_filter((struct inode *)ctx[1], (__u32)ctx[2]);
 }

@@ -31,15 +31,29 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 enum kive_open_call { KIVE_SYS_OPEN, KIVE_SYS_OPENAT, KIVE_SYS_OPENAT2, KIVE_SYS_CREAT, KIVE_SYS_OPEN_BY_HANDLE_AT };
 
+/*
+ * The file behind fd in the current task's table. task -> files -> fdt are plain loads
+ * from the BTF-typed task (5.11+); the slot fdt->fd[fd] stays a probe read, because the
+ * verifier allows only constant offsets into a BTF-typed object.
+ */
 static __always_inline struct file *kive_fd_file(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds, *f = NULL;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+
+		if (!fdt || fd >= fdt->max_fds)
+			return NULL;
+		fds = fdt->fd;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+
+		if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+			return NULL;
+		fds = BPF_CORE_READ(fdt, fd);
+	}
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
@@ -96,9 +110,7 @@ static __always_inline struct kive_trap_value *kive_fd_trap(long fd, struct kive
 	if (fd < 0)
 		return NULL;
 	*f = kive_fd_file(fd);
-	if (!*f)
-		return NULL;
-	return kive_lookup_inode(BPF_CORE_READ(*f, f_inode), key);
+	return kive_lookup_file(*f, key);
 }
 
 static __always_inline int kive_emit_open(const struct kive_trap_key *key, const struct kive_trap_value *trap, __u64 flags)
@@ -169,9 +181,7 @@ int kive_tp_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	__u64 flags = 0;
 	struct file *f = kive_uring_open_file(req, &flags);
 
-	if (!f)
-		return 0;
-	trap = kive_lookup_inode(BPF_CORE_READ(f, f_inode), &key);
+	trap = kive_lookup_file(f, &key);
 	if (!trap)
 		return 0;
 	return kive_emit_open(&key, trap, flags);

@@ -2,12 +2,13 @@
 /*
  * The one filter core shared by every backend. Each entry file (kive_fentry.bpf.c,
  * kive_kprobe.bpf.c, kive_tracepoint.bpf.c) finds the inode its hook is about and calls
- * kive_filter_inode(); everything after that is here, so all backends agree on what is
+ * looks it up with one of the kive_lookup_*() below; everything after that is here, so all backends agree on what is
  * a match and on what an event looks like.
  *
  * Pipeline, cheapest step first because it runs on every hook hit:
- *   1. build the (ino, dev) key from the inode          two CO-RE reads
- *   2. look it up in kive_traps                         one hash lookup; a miss returns
+ *   1. the inode number's bit in kive_ino_filter         one load, one array word; a
+ *                                                       clear bit (nearly every file) returns
+ *   2. the (ino, dev) key, looked up in kive_traps      two more loads, one hash lookup
  *   3. aggregate repeats of one process (flood.h)       folded: counts `aggregated`
  *   4. reserve a ring buffer record                     a failure counts `dropped`
  *   5. fill the header (ids, comm, cgroup, slot, repeats) only for a match
@@ -31,6 +32,19 @@ const volatile __u32 kive_capture_ctx = 1;
  * docs/kernel.md). 0 means: the kernel's default adaptive wake-up.
  */
 const volatile __u64 kive_wakeup_bytes = 65536;
+/*
+ * 1 when the kernel has the bpf_rdonly_cast kfunc (6.2+; the loader reads its BTF): a
+ * raw kernel pointer is then cast to its BTF type and read with plain loads, which the
+ * JIT emits inline (a fault reads as 0), instead of one bpf_probe_read_kernel call per
+ * field. With 0 the cast is dead code the verifier removes, so older kernels load the
+ * same object (libbpf leaves the unresolved weak kfunc's call for the verifier to drop).
+ */
+const volatile __u32 kive_btf_cast = 0;
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* libbpf 1.1's bpf_core_read.h lacks bpf_core_cast; this is its definition. */
+#define kive_core_cast(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -38,6 +52,15 @@ struct {
 	__type(key, struct kive_trap_key);
 	__type(value, struct kive_trap_value);
 } kive_traps SEC(".maps");
+
+/* Written by userspace only (src/kernel/monitor.ts): set before a trap is armed, cleared
+ * after the last trap with that bit is removed, so no armed trap ever has a clear bit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KIVE_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} kive_ino_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -79,6 +102,7 @@ struct kive_btf_anchor {
 	enum kive_counter counter;
 	enum kive_event_flag flag;
 	enum kive_limit limit;
+	enum kive_filter filter;
 };
 const volatile struct kive_btf_anchor kive_btf_anchor = {};
 
@@ -174,28 +198,75 @@ static __always_inline int kive_emit(const struct kive_trap_key *key, const stru
 	return 0;
 }
 
+/* Step 1: false when no trap has this inode number (kive.h enum kive_filter). */
+static __always_inline bool kive_ino_maybe_trapped(__u64 ino)
+{
+	__u32 bit = (__u32)(((__u32)ino ^ (__u32)(ino >> 32)) * (__u32)KIVE_FILTER_MULT) >> (32 - KIVE_FILTER_LOG2);
+	__u32 word = bit / 64;
+	/* An array lookup the verifier inlines: a bounds check and an address, no call. */
+	__u64 *w = bpf_map_lookup_elem(&kive_ino_filter, &word);
+
+	return w && (*w & (1ULL << (bit % 64)));
+}
+
 /*
- * Steps 1-2: the hot path. Anything added here is paid on every hook hit. Fills *key and
- * returns the trap watching the inode, or NULL (the common case: not a monitored file).
+ * Steps 1-2: the hot path. Anything added here is paid on every hook hit. Each fills *key
+ * and returns the trap watching the inode, or NULL (the common case: not a monitored file).
+ *
+ * For an inode the verifier knows by its BTF type (a trampoline's argument, a cast):
+ * plain loads, inline (docs/kernel.md "The miss path").
  */
+static __always_inline struct kive_trap_value *kive_lookup_btf_inode(struct inode *inode, struct kive_trap_key *key)
+{
+	if (!inode)
+		return NULL;
+	key->ino = inode->i_ino;
+	if (!kive_ino_maybe_trapped(key->ino))
+		return NULL;
+	key->dev = inode->i_sb->s_dev;
+	return bpf_map_lookup_elem(&kive_traps, key);
+}
+
+/* For a raw kernel pointer: the cast where the kernel has it, else a probe read per field. */
 static __always_inline struct kive_trap_value *kive_lookup_inode(struct inode *inode, struct kive_trap_key *key)
 {
 	if (!inode)
 		return NULL;
+	if (kive_btf_cast)
+		return kive_lookup_btf_inode(kive_core_cast(inode, struct inode), key);
 	key->ino = BPF_CORE_READ(inode, i_ino);
+	if (!kive_ino_maybe_trapped(key->ino))
+		return NULL;
 	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	return bpf_map_lookup_elem(&kive_traps, key);
 }
 
-/* The whole pipeline (steps 1-7) for hooks that know the mask up front. */
+/* The same for the inode of a raw struct file pointer (one more load: f_inode). */
+static __always_inline struct kive_trap_value *kive_lookup_file(struct file *f, struct kive_trap_key *key)
+{
+	if (!f)
+		return NULL;
+	if (kive_btf_cast)
+		return kive_lookup_btf_inode(kive_core_cast(f, struct file)->f_inode, key);
+	return kive_lookup_inode(BPF_CORE_READ(f, f_inode), key);
+}
+
+/* The whole pipeline (steps 1-7) for hooks that know the mask up front; trap from above. */
+static __always_inline int kive_filter_trap(const struct kive_trap_key *key, const struct kive_trap_value *trap,
+					    __u32 mask, __u16 op)
+{
+	if (!trap)
+		return 0;
+	return kive_emit(key, trap, mask, op);
+}
+
+/* The same for a raw inode pointer (kprobe arguments, the exec tracepoint's file). */
 static __always_inline int kive_filter_inode(struct inode *inode, __u32 mask, __u16 op)
 {
 	struct kive_trap_key key = {};
 	struct kive_trap_value *trap = kive_lookup_inode(inode, &key);
 
-	if (!trap)
-		return 0;
-	return kive_emit(&key, trap, mask, op);
+	return kive_filter_trap(&key, trap, mask, op);
 }
 
 #endif /* KIVE_FILTER_H */

@@ -7,6 +7,7 @@ export async function probeCommand(): Promise<number> {
   for (const r of results) {
     const verdict = r.supported ? `supported (${r.attachPoint ?? 'attached'})` : `not supported: ${r.reason ?? 'unknown reason'}`;
     process.stdout.write(`${r.backend.padEnd(11)} ${verdict}\n`);
+    if (r.reads !== undefined) process.stdout.write(`${''.padEnd(11)} reads: ${r.reads}\n`);
     // Only the routes the kernel has and Kive cannot cover here; see docs/backends.md.
     for (const gap of r.gaps ?? []) process.stdout.write(`${''.padEnd(11)} misses: ${gap}\n`);
   }

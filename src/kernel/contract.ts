@@ -32,6 +32,15 @@ export const PATH_DEPTH = 24;
 export const EVENT_SIZE = 88;
 export const EVENT_CTX_SIZE = EVENT_SIZE + ARGS_LEN + 2 * PATH_LEN;
 
+// --- enum kive_filter: the inode-number pre-filter in front of the trap map
+export const FILTER = { LOG2: 16, WORDS: 1024, MULT: 0x61c88647 } as const;
+
+/** The filter bit of an inode number: kive.h's h(ino), Linux's hash_32 of the folded u64. */
+export function filterBit(ino: bigint): number {
+  const folded = Number(ino & 0xffffffffn) ^ Number((ino >> 32n) & 0xffffffffn);
+  return Math.imul(folded, FILTER.MULT) >>> (32 - FILTER.LOG2);
+}
+
 // --- struct kive_trap_key / struct kive_trap_value
 export const TRAP_KEY_SIZE = 16;
 export const TRAP_KEY_LAYOUT = { ino: 0, dev: 8, pad: 12 } as const;

@@ -14,6 +14,7 @@ import { BACKENDS, backendSpec, selectBackend, type BackendName, type ProbeResul
 import { decodeEvent, type KernelEvent } from './event.ts';
 import { bpf, errnoName } from './libbpf.ts';
 import { checkPrivileges, loadBackend, type LoadedBackend, type LoadOptions } from './object-loader.ts';
+import { InoFilter } from './ino-filter.ts';
 import { RingReader } from './ringbuf.ts';
 import { COUNTER_MAX, COUNTERS, DROPS_VALUE_SIZE, decodeTrapKey, decodeTrapValue, encodeTrapKey, encodeTrapValue, TRAP_KEY_SIZE, TRAP_VALUE_SIZE, type CounterName, type FileKey, type TrapMap } from './contract.ts';
 
@@ -105,12 +106,14 @@ export class FileMonitor implements TrapMap {
   // Reused for every map call: map syscalls copy keys and values in and out.
   #key = Buffer.alloc(TRAP_KEY_SIZE);
   #value = Buffer.alloc(TRAP_VALUE_SIZE);
+  readonly #filter: InoFilter;
 
   private constructor(loaded: LoadedBackend, ring: RingReader, pollIntervalMs: number) {
     this.backend = loaded.backend;
     this.attachedTo = loaded.attachedTo;
     this.gaps = loaded.gaps;
     this.#loaded = loaded;
+    this.#filter = new InoFilter(loaded.filterFd);
     this.#ring = ring;
     this.#pollIntervalMs = pollIntervalMs;
   }
@@ -161,8 +164,11 @@ export class FileMonitor implements TrapMap {
   setTrap(key: FileKey, slot: number): void {
     const l = this.#live('set trap');
     encodeTrapValue(slot, this.#value);
-    const rc = bpf.mapUpdate(l.trapsFd, encodeTrapKey(key, this.#key), this.#value, BPF_ANY);
+    encodeTrapKey(key, this.#key); // validates the key before the filter records it
+    const filtered = this.#filter.beforeArm(key);
+    const rc = bpf.mapUpdate(l.trapsFd, this.#key, this.#value, BPF_ANY);
     if (rc === 0) return;
+    filtered.undo();
     if (errnoName(rc) === 'E2BIG') {
       throw new KiveError('KIVE_MAP_FULL', `set trap ${key.ino}@${key.dev}: trap map is full (raise maxTraps)`);
     }
@@ -173,6 +179,7 @@ export class FileMonitor implements TrapMap {
   deleteTrap(key: FileKey): boolean {
     const l = this.#live('delete trap');
     const rc = bpf.mapDelete(l.trapsFd, encodeTrapKey(key, this.#key));
+    if (rc === 0 || errnoName(rc) === 'ENOENT') this.#filter.afterDisarm(key);
     if (rc === 0) return true;
     if (errnoName(rc) === 'ENOENT') return false;
     throw new KiveError('KIVE_LIBBPF', `delete trap ${key.ino}@${key.dev}: ${errnoName(rc)}`);
@@ -201,6 +208,12 @@ export class FileMonitor implements TrapMap {
 
   clearTraps(): void {
     for (const { key } of this.listTraps()) this.deleteTrap(key);
+  }
+
+  /** Bits set in the kernel's trap pre-filter (src/kernel/ino-filter.ts), read back from it. */
+  preFilterBits(): number {
+    this.#live('read pre-filter');
+    return this.#filter.kernelBitsSet();
   }
 
   /** Sums of the per-CPU counters since load. */
@@ -326,7 +339,7 @@ export async function probeBackends(options: { objectDir?: string } = {}): Promi
   for (const spec of BACKENDS) {
     try {
       const loaded = loadBackend(spec, opts);
-      results.push({ backend: spec.name, supported: true, attachPoint: loaded.attachedTo, gaps: [...loaded.gaps] });
+      results.push({ backend: spec.name, supported: true, attachPoint: loaded.attachedTo, reads: loaded.reads, gaps: [...loaded.gaps] });
       loaded.close();
     } catch (err) {
       if (!isRefusal(err) && !isKiveError(err, 'KIVE_BPF_OBJECT_MISSING')) throw err;

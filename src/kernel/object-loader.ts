@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
-import { attachHint, programSpec, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
+import { attachHint, programSpec, readsNote, type AttachTarget, type BackendName, type BackendSpec, type KernelAccess } from './backends/index.ts';
 import { kernelRouteFacts } from './route-facts.ts';
 import {
   bpf,
@@ -52,11 +52,13 @@ export interface LoadedBackend {
   readonly trapsFd: number;
   readonly eventsFd: number;
   readonly countersFd: number;
-  /** kive_drops: events lost per trapped file. */
+  /** kive_drops: events lost per trapped file; kive_ino_filter: the trap map's pre-filter. */
   readonly dropsFd: number;
+  readonly filterFd: number;
   readonly ringBytes: number;
   /** The loaded programs (fds owned by this object), for bpf_stats. */
   readonly programs: Array<{ name: string; fd: number }>;
+  readonly reads: string; // how the hot path reads kernel memory here (readsNote)
   /** Techniques that open files unseen by it on this kernel (ProgramSpec.evasion); callers warn. */
   readonly gaps: readonly string[];
   close(): void;
@@ -80,19 +82,17 @@ export function checkPrivileges(): void {
  */
 export function withKernelAccess<T>(fn: (kernel: KernelAccess) => T): T {
   let btf: Ptr | null = null;
+  const vmlinux = (): Ptr => {
+    btf ??= bpf.btfLoadVmlinux();
+    if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
+    return btf;
+  };
   try {
     return fn({
-      inodeArgIndex(func) {
-        btf ??= bpf.btfLoadVmlinux();
-        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
-        return inodeArgIndex(btf, func);
-      },
+      inodeArgIndex: (func) => inodeArgIndex(vmlinux(), func),
       ensureTracefs,
-      routeFacts() {
-        btf ??= bpf.btfLoadVmlinux();
-        if (btf === null) throw new KiveError('KIVE_NO_BTF', `read kernel BTF: ${errnoName(lastErrno())}`);
-        return kernelRouteFacts(btf);
-      },
+      routeFacts: () => kernelRouteFacts(vmlinux()),
+      btfCast: () => bpf.btfFindByNameKind(vmlinux(), 'bpf_rdonly_cast', BTF_KIND_FUNC) > 0,
     });
   } finally {
     if (btf !== null) bpf.btfFree(btf);
@@ -297,6 +297,7 @@ export class ObjectLoader {
       eventsFd: bpf.mapFd(this.#map('kive_events')),
       countersFd: bpf.mapFd(this.#map('kive_counters')),
       dropsFd: bpf.mapFd(this.#map('kive_drops')),
+      filterFd: bpf.mapFd(this.#map('kive_ino_filter')),
     };
     const programs: Array<{ name: string; fd: number }> = [];
     for (let p = bpf.nextProgram(obj, null); p !== null; p = bpf.nextProgram(obj, p)) {
@@ -314,6 +315,7 @@ export class ObjectLoader {
       ringBytes: this.#options.ringBufferBytes,
       programs,
       gaps: [...this.#gaps],
+      reads: readsNote(this.spec.inodeReads, target.rodata.kive_btf_cast === 1),
       close() {
         if (closed) return;
         closed = true;
@@ -360,11 +362,11 @@ function libbpfDetail(messages: LibbpfMessage[]): Error | undefined {
  */
 export function loadBackend(spec: BackendSpec<BackendName>, options: LoadOptions): LoadedBackend {
   checkPrivileges();
-  const targets = withKernelAccess((kernel) => spec.targets(kernel));
+  const { targets, btfCast } = withKernelAccess((kernel) => ({ targets: spec.targets(kernel), btfCast: kernel.btfCast() }));
   const errors: unknown[] = [];
   for (const target of targets) {
     try {
-      return loadWithout(spec, options, target);
+      return loadWithout(spec, options, { ...target, rodata: { ...target.rodata, kive_btf_cast: btfCast ? 1 : 0 } });
     } catch (err) {
       // A missing object file is the same for every target: stop at once.
       if (err instanceof KiveError && err.code === 'KIVE_BPF_OBJECT_MISSING') throw err;

@@ -44,6 +44,12 @@ for (const backend of BACKEND_PREFERENCE) {
         KIVE_PATH_LEN: C.PATH_LEN,
         KIVE_PATH_DEPTH: C.PATH_DEPTH,
       });
+      assert.deepEqual(enumValues(btf, 'kive_filter'), {
+        KIVE_FILTER_LOG2: C.FILTER.LOG2,
+        KIVE_FILTER_WORDS: C.FILTER.WORDS,
+        KIVE_FILTER_MULT: C.FILTER.MULT,
+      });
+      assert.equal(C.FILTER.WORDS * 64, 2 ** C.FILTER.LOG2);
 
       const ev = struct(btf, 'kive_event');
       assert.equal(ev.size, C.EVENT_SIZE);

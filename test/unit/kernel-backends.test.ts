@@ -65,6 +65,7 @@ function fakeKernel(args: Record<string, number>): KernelAccess & { tracefs: num
       this.tracefs++;
     },
     routeFacts: () => ({ compatSyscalls: true, ioUring: true, ioUringLayout: true, ioUringFixedTable: true }),
+    btfCast: () => true,
   };
 }
 

@@ -13,6 +13,7 @@ export const fentry: BackendSpec<'fentry'> = {
   hook: '`fentry/inode_permission` (fallback `security_inode_permission`)',
   requires: '5.5+, BTF, BPF trampolines allowed (no lockdown refusing them)',
   ops: ['permission'],
+  inodeReads: 'typed',
   // The section names inode_permission; the loader rebinds it to each target before load.
   programs: [{ section: 'fentry/inode_permission' }],
   sees: PERMISSION_SEES,

@@ -11,7 +11,7 @@ import type { BackendSpec } from './spec.ts';
 import { tracepoint } from './tracepoint.ts';
 
 export type { AttachPlan, AttachTarget, BackendSpec, KernelAccess, ProgramSpec, Stage } from './spec.ts';
-export { attachHint, programSpec } from './spec.ts';
+export { attachHint, programSpec, readsNote } from './spec.ts';
 
 /**
  * Best first: fentry sees every permission check at the lowest cost; kprobe sees the
@@ -32,6 +32,8 @@ export interface ProbeResult {
   supported: boolean;
   reason?: string;
   attachPoint?: string;
+  /** When supported: how the hot path reads kernel memory on this kernel (readsNote). */
+  reads?: string;
   /** When supported: techniques that open files unseen by it on this kernel. */
   gaps?: string[];
 }

@@ -12,6 +12,7 @@ export const kprobe: BackendSpec<'kprobe'> = {
   hook: '`kprobe/inode_permission` (same fallback)',
   requires: '`CONFIG_KPROBES`, BTF (for the signature)',
   ops: ['permission'],
+  inodeReads: 'raw',
   // Attached by function name rather than by section, so one program serves every target.
   programs: [{ section: 'kprobe/inode_permission' }],
   sees: PERMISSION_SEES,

@@ -45,6 +45,22 @@ export interface KernelAccess {
   ensureTracefs(): void;
   /** Which open routes the kernel has, and whether their internals are readable. */
   routeFacts(): RouteFacts;
+  /** The kernel has the bpf_rdonly_cast kfunc (6.2+): raw pointers can be read with plain loads. */
+  btfCast(): boolean;
+}
+
+/**
+ * How a backend's hot path reads the inode it is handed (bpf/lib/filter.h): `typed`, a
+ * BTF-typed argument read with plain loads on every kernel (trampolines); `raw`, a raw
+ * pointer, read with plain loads after bpf_rdonly_cast where the kernel has it, else
+ * with one bpf_probe_read_kernel call per field.
+ */
+export type InodeReads = 'typed' | 'raw';
+
+/** What `kive probe` says about the hot path's reads for a backend on this kernel. */
+export function readsNote(reads: InodeReads, btfCast: boolean): string {
+  if (reads === 'typed') return 'plain loads (typed trampoline arguments)';
+  return btfCast ? 'plain loads (bpf_rdonly_cast)' : 'bpf_probe_read_kernel per field (no bpf_rdonly_cast kfunc: before 6.2)';
 }
 
 /** How the loader attaches one program: bpf_program__attach, or a kprobe on a function. */
@@ -89,6 +105,7 @@ export interface BackendSpec<N extends string = string> {
   /** What the kernel must have (docs table and doc comment). */
   readonly requires: string;
   readonly ops: readonly EventOp[];
+  readonly inodeReads: InodeReads;
   /** Every program of the object; a test checks this against the .bpf.c's sections. */
   readonly programs: readonly ProgramSpec[];
   readonly sees: Readonly<Record<Access, Seen>>;

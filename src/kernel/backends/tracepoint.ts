@@ -26,6 +26,7 @@ export const tracepoint: BackendSpec<'tracepoint'> = {
   hook: PROGRAMS.map((p) => `\`${p.section}\`${p.optional ? ' (optional)' : ''}`).join(', '),
   requires: '`CONFIG_FTRACE_SYSCALLS`, tracefs (the loader mounts it), BTF',
   ops: ['open', 'exec'],
+  inodeReads: 'raw',
   programs: PROGRAMS,
   sees: {
     open: true,
