@@ -10,6 +10,7 @@
 // (`--cgroup-root`), or every other cgroup is unknown (never guessed to be the host).
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { segmentId } from './cgroup.ts';
 
 /** Where the cgroup v2 file system is mounted, from /proc/self/mountinfo; undefined if nowhere. */
 export function cgroup2MountPoint(mountinfo: string): string | undefined {
@@ -74,8 +75,6 @@ export function scanCgroupTree(root: string, limits: CgroupScanLimits = {}): Map
   return out;
 }
 
-// The last segment shapes of the runtimes' container cgroups (as in cgroup.ts).
-const RUNTIME_PREFIXES = ['cri-containerd-', 'crio-', 'docker-', 'libpod-'];
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /**
@@ -87,13 +86,11 @@ const CONTAINER_ID = /^[0-9a-f]{64}$/;
 export function containerIdOfCgroupPath(path: string, knownIds?: (id: string) => boolean): string | undefined {
   const segs = path.split('/');
   for (let i = segs.length - 1; i >= 0; i--) {
-    let seg = segs[i]!;
+    const seg = segs[i]!;
     if (seg === '') continue;
     if (knownIds?.(seg)) return seg;
-    if (seg.endsWith('.scope')) seg = seg.slice(0, -'.scope'.length);
-    const prefix = RUNTIME_PREFIXES.find((p) => seg.startsWith(p));
-    if (prefix !== undefined) seg = seg.slice(prefix.length);
-    if (CONTAINER_ID.test(seg) || (prefix !== undefined && knownIds?.(seg))) return seg;
+    const { id, prefixed } = segmentId(seg); // the runtimes' shapes, as cgroup.ts reads them
+    if (CONTAINER_ID.test(id) || (prefixed && knownIds?.(id))) return id;
   }
   return undefined;
 }

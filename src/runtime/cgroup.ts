@@ -21,6 +21,16 @@ export const PROC_ROOT = '/proc';
 // Prefixes a runtime puts before the id in the last segment (systemd scopes, cgroupfs CRI-O).
 const PREFIXES = ['cri-containerd-', 'crio-', 'docker-', 'libpod-'];
 
+/**
+ * One cgroup path segment without its `.scope` suffix and runtime prefix: `id` is what
+ * is left, `prefixed` whether a runtime prefix was there (cgroup-tree.ts reads it too).
+ */
+export function segmentId(seg: string): { id: string; prefixed: boolean } {
+  const bare = seg.endsWith('.scope') ? seg.slice(0, -'.scope'.length) : seg;
+  const p = PREFIXES.find((x) => bare.startsWith(x));
+  return p === undefined ? { id: bare, prefixed: false } : { id: bare.slice(p.length), prefixed: true };
+}
+
 export interface CgroupLine {
   hierarchy: number;
   controllers: string[];
@@ -47,10 +57,8 @@ export function parseCgroupFile(text: string): CgroupLine[] {
 export function cgroupPathNamesContainer(path: string, id: string): boolean {
   for (const seg of path.split('/')) {
     if (seg === id) return true;
-    const bare = seg.endsWith('.scope') ? seg.slice(0, -'.scope'.length) : seg;
-    for (const p of PREFIXES) {
-      if (bare === p + id) return true;
-    }
+    const s = segmentId(seg);
+    if (s.prefixed && s.id === id) return true;
   }
   return false;
 }
