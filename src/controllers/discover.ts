@@ -186,13 +186,12 @@ export function createDiscoverReconciler(deps: DiscoverDeps) {
             problems.push(problemOf(err, trap, container));
             continue;
           }
-          const name = kiveDataName(trapId(policy, trap), pod.metadata.uid, pod.metadata.name, pod.metadata.namespace, container.containerName);
           if (file.created) log.info({ policy: policyKey, path: trap.path, pod: pod.metadata.name, container: container.containerName }, 'created honeytoken');
-          const data = buildKiveData({
-            policy, trap, container, file, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace,
-            plantedAt: plantedAt(trap, file, name, byName.get(name), recentlyPlanted, deps.now ?? Date.now),
-          });
-          desired.set(data.metadata.name, data);
+          const data = buildKiveData({ policy, trap, container, file, kernelId: deps.kernelId, nodeName: deps.nodeName, namespace: deps.namespace });
+          const name = data.metadata.name;
+          const at = plantedAt(trap, file, name, byName.get(name), recentlyPlanted, deps.now ?? Date.now);
+          if (at !== undefined) data.spec.plantedAt = at;
+          desired.set(name, data);
         }
       }
     }

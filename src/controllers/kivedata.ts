@@ -17,12 +17,10 @@ export interface KiveDataInput {
   nodeName: string;
   /** Namespace the operator keeps KiveData in (kivebpf-system by default). */
   namespace: string;
-  /** RFC 3339: when Kive created this file for this KiveData (exclude.plantingWindowSeconds). */
-  plantedAt?: string | undefined;
 }
 
 export function buildKiveData(input: KiveDataInput): KiveData {
-  const { policy, trap, container, file, kernelId, nodeName, namespace, plantedAt } = input;
+  const { policy, trap, container, file, kernelId, nodeName, namespace } = input;
   const pod = container.pod.metadata;
   const id = computeTrapId(policy, trap);
   const ino = file.ino;
@@ -63,7 +61,6 @@ export function buildKiveData(input: KiveDataInput): KiveData {
       containerName: container.containerName,
       inode: ino.toString(),
       ...(trap.exclude !== undefined ? { exclude: trap.exclude } : {}),
-      ...(plantedAt !== undefined ? { plantedAt } : {}),
     },
   };
 }

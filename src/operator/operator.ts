@@ -207,13 +207,14 @@ async function startDiscover(opts: OperatorOptions, policies: Informer<KivePolic
 /**
  * The accessor of each event (docs/alerts.md `accessor`): its cgroup placed in the host's
  * cgroup v2 tree, the container named by this node's pods. The pod index is rebuilt on
- * the first lookup after any pod change.
+ * the first lookup after any pod change. The informer outlives a leadership term: stop()
+ * takes the handler off it when the term ends.
  */
-function nodeAccessors(opts: OperatorOptions, pods: Informer<Pod & KubeObject>): (cgroupId: bigint) => Accessor {
+function nodeAccessors(opts: OperatorOptions, pods: Informer<Pod & KubeObject>): { of: (cgroupId: bigint) => Accessor; stop: () => void } {
   let byId: Map<string, AccessorContainer> | undefined;
-  pods.addEventHandler({ onAdd: () => (byId = undefined), onUpdate: () => (byId = undefined), onDelete: () => (byId = undefined) });
+  const stop = pods.addEventHandler({ onAdd: () => (byId = undefined), onUpdate: () => (byId = undefined), onDelete: () => (byId = undefined) });
   const index = nodeAccessorIndex({ cgroupRoot: opts.cgroupRoot, log: opts.log, podContainer: (bare) => (byId ??= podContainersById(pods.store.list())).get(bare) });
-  return (id) => index.of(id);
+  return { of: (id) => index.of(id), stop };
 }
 
 /** The loader, while leading on this kernel: load the program, keep its map, alert. */
@@ -250,6 +251,8 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
   let alerting: Alerting | undefined;
   const alertEvents = new EventRecorder({ client, component: 'kive', host: opts.nodeName, logger: log });
   const untrack = opts.metrics ? [opts.metrics.trackKernel(kernelSource(monitor, opts.maxTraps ?? DEFAULT_MAX_TRAPS)), opts.metrics.trackEventRecorder('alerts', alertEvents)] : [];
+  const accessors = nodeAccessors(opts, pods);
+  untrack.push(accessors.stop);
   try {
     controller.watch(data);
     // A status write is no reason to re-arm all of a policy's KiveData; a changed or deleted trap is.
@@ -272,7 +275,7 @@ async function runLoader(opts: OperatorOptions, policies: Informer<KivePolicy & 
       traps,
       ...(opts.metrics ? { countAlert: (policy: string) => opts.metrics!.countAlert(policy) } : {}),
       ...(opts.metrics ? { countExcluded: (policy: string, reason: string) => opts.metrics!.countExcluded(policy, reason) } : {}),
-      processes: new ProcessCache({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), accessorOf: nodeAccessors(opts, pods) }),
+      processes: new ProcessCache({ ...(opts.procRoot ? { procRoot: opts.procRoot } : {}), accessorOf: accessors.of }),
       losses: monitor,
       wallClockMs: (ts) => monitor.wallClockMs(ts),
       log,
