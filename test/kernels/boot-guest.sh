@@ -57,9 +57,16 @@ esac
 
 # qboot instead of SeaBIOS and no NIC (so no iPXE ROM): the guest needs neither, and
 # skipping them saves boot time and console noise.
-# quiet: the console shows the job, not the boot log. oops=panic + panic=-1 +
-# -no-reboot: a kernel oops ends the guest at once instead of hanging until the
-# timeout; it is then reported as a crash (no exit-code file).
+# loglevel=5: the console shows the job and the kernel's warnings, not the boot log
+# (KERN_NOTICE and quieter). Not `quiet` (loglevel=4): that also hides the registers and
+# call trace of a lockup or an oops, printed at the default level, 4.
+# oops=panic + panic=-1 + -no-reboot: a kernel oops ends the guest at once instead of
+# hanging until the timeout; it is then reported as a crash (no exit-code file).
+# softlockup_panic=1 + sysctl.kernel.panic_on_rcu_stall=1: a CPU stuck in the kernel
+# does the same. A CI row's 6.1 guest had `cat` stuck on a CPU for an hour, printing
+# "soft lockup" every ~30 s, which the watchdog took for output. watchdog_thresh=30
+# (lockup reported after 60 s, not 20) and rcu_cpu_stall_timeout=60 (not 21) because a
+# TCG vCPU thread on a loaded 2-core host can be kept off the CPU for many seconds.
 # One boot of the guest; leaves console.log and status (ok, timeout, crash, init failed).
 boot_once() {
   rm -f "$results"/{exit-code,init-error,status,report.json,bench.json,test-exit,bench-exit,console.log,calibration,watchdog}
@@ -71,7 +78,7 @@ boot_once() {
     qemu-system-x86_64 "${accel_args[@]}" \
       -m 2048 -smp 2 -nographic -no-reboot -bios qboot.rom -nic none \
       -kernel "$kdir/$(cat "$kdir/boot-image")" -initrd "$initramfs" \
-      -append "console=ttyS0 quiet oops=panic panic=-1 mitigations=off tsc=reliable" \
+      -append "console=ttyS0 loglevel=5 oops=panic panic=-1 softlockup_panic=1 watchdog_thresh=30 rcupdate.rcu_cpu_stall_timeout=60 sysctl.kernel.panic_on_rcu_stall=1 mitigations=off tsc=reliable" \
       -fsdev "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap" \
       -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
       -fsdev "local,id=scratch,path=$results,security_model=passthrough,multidevs=remap" \

@@ -114,19 +114,36 @@ function readJson(path: string): { value?: unknown; error?: string } {
 }
 
 // Lines that say why a kernel died; a panic's last lines are mostly stack addresses.
-const KERNEL_TROUBLE = /BUG:|Oops|Kernel panic|general protection|WARNING:|RIP: 0010|kive-init:|Out of memory/;
+const KERNEL_TROUBLE = /BUG:|Oops|Kernel panic|general protection|WARNING:|RIP: 0010|kive-init:|Out of memory|rcu: INFO: .*stall/;
+// The first report's registers and call trace (where the CPU was) follow it.
+const FIRST_REPORT_LINES = 40;
 
-/** What a guest printed, for a problem or a note: the lines that name a kernel failure
- * (up to 10), then its last lines. "" when there is no console log. */
+/** What a guest printed, for a problem or a note: the first report of a kernel failure
+ * with the lines after it (its registers and call trace), the other distinct failure
+ * lines (up to 10; a lockup repeats the same one every half minute), then its last
+ * lines. "" when there is no console log. */
 export function consoleTail(dir: string, file: string, lastLines = 12): string {
   const text = readText(join(dir, file));
   if (text === undefined || text === "") return "";
   const lines = text.split("\n");
   const tail = lines.slice(-lastLines);
-  const trouble = lines.slice(0, -lastLines).filter((l) => KERNEL_TROUBLE.test(l)).slice(0, 10);
+  const body = lines.slice(0, -lastLines);
+  const first = body.findIndex((l) => KERNEL_TROUBLE.test(l) && !l.includes("kive-init:"));
+  const firstReport = first < 0 ? [] : body.slice(first, first + FIRST_REPORT_LINES);
+  const seen = new Set<string>();
+  const trouble = body
+    .filter((l, i) => KERNEL_TROUBLE.test(l) && (first < 0 || i < first || i >= first + FIRST_REPORT_LINES))
+    .filter((l) => {
+      const shape = l.replace(/^\[\s*[\d.]+\]\s*/, "").replace(/\d+/g, "N");
+      if (seen.has(shape)) return false;
+      seen.add(shape);
+      return true;
+    })
+    .slice(0, 10);
   const indent = (ls: string[]) => ls.map((l) => `    | ${l}`).join("\n");
   return (
-    (trouble.length > 0 ? `\n    what the kernel said (${file}):\n${indent(trouble)}` : "") +
+    (firstReport.length > 0 ? `\n    the kernel's first report (${file}):\n${indent(firstReport)}` : "") +
+    (trouble.length > 0 ? `\n    what else the kernel said (${file}):\n${indent(trouble)}` : "") +
     `\n    last ${tail.length} lines of ${file}:\n${indent(tail)}`
   );
 }

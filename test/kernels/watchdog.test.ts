@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { scaleFor } from './calibrate.ts';
 import { scaled, timeScale } from './time-scale.ts';
-import { MAX_SCALE, START, advance, parseArgs, scaleOf, verdict, type Clock, type Limits } from './watchdog.ts';
+import { MAX_SCALE, START, advance, isProgress, parseArgs, scaleOf, verdict, type Clock, type Limits } from './watchdog.ts';
 
 const WATCHDOG = fileURLToPath(new URL('./watchdog.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kive-watchdog-'));
@@ -135,6 +135,31 @@ test('a real hang: the whole process group is stopped and the verdict says hung'
     }
   };
   assert.ok(['gone', 'Z', 'X'].includes(state()), `the backgrounded sleep is ${state()}`);
+});
+
+// Lines a hung 6.1 guest printed in CI for an hour; the watchdog took them for progress.
+const STALL_LINES = [
+  '[  364.858892] watchdog: BUG: soft lockup - CPU#1 stuck for 164s! [cat:370]',
+  '[ 3678.492881] rcu: INFO: rcu_preempt self-detected stall on CPU',
+  '[ 3678.493423] rcu: \t1-....: (871109 ticks this GP) idle=ff5c/1/0x4000000000000000 softirq=18093/18093 fqs=384684',
+  '[  120.000000] INFO: task cat:370 blocked for more than 120 seconds.',
+];
+
+test('the kernel reporting a stuck CPU is not progress; anything else is', () => {
+  for (const line of STALL_LINES) assert.equal(isProgress(`${line}\n`), false, line);
+  assert.equal(isProgress(`${STALL_LINES.join('\n')}\n`), false);
+  assert.equal(isProgress('\n\n'), false);
+  assert.equal(isProgress('  ✔ open for read is reported (12ms)\n'), true);
+  assert.equal(isProgress(`${STALL_LINES[0]}\nsuite: kernel tests exited with 0\n`), true);
+  assert.equal(isProgress('[   12.3] kive-init: running the job\n'), true);
+});
+
+test('a job that only repeats soft lockup reports is hung after the idle budget', async () => {
+  const stuck = ['sh', '-c', `echo started; while :; do echo '${STALL_LINES[0]}'; sleep 0.05; done`];
+  const r = await watch('lockup', ['--budget', '30', '--idle', '0.5'], stuck);
+  assert.equal(r.code, 124);
+  assert.match(r.verdict ?? '', /^hung: no output for 0.5 quiet seconds/);
+  assert.match(r.log, /soft lockup/, 'the reports are still logged');
 });
 
 test('a real job on a loaded machine gets proportionally more time, then a timeout', async () => {

@@ -11,7 +11,8 @@
 //   every wall second spends 1/scale(t) of both budgets; output resets the idle one.
 // So a guest on a machine shared with another matrix run gets more wall time, and a
 // guest that stops printing (a hung test, a dead kernel) still fails, after the idle
-// budget. Why: fixed 200 s limits failed both runs when two matrix runs shared the
+// budget; the kernel's own lockup and stall reports are not output for that (isProgress).
+// Why: fixed 200 s limits failed both runs when two matrix runs shared the
 // machine (docs/kernels.md, "Time limits").
 //
 // Options:
@@ -62,6 +63,19 @@ export function advance(c: Clock, dt: number, scale: number, output: boolean): C
   const s = Math.min(MAX_SCALE, Math.max(1, scale));
   const quiet = dt / s;
   return { wall: c.wall + dt, spent: c.spent + quiet, idleSpent: output ? 0 : c.idleSpent + quiet, scale: s };
+}
+
+/**
+ * A kernel's own reports that a CPU or a task is stuck. They keep coming while the guest
+ * is hung (a CI row printed "soft lockup" every ~30 s for an hour), so they are not
+ * progress: a chunk of output made only of such lines leaves the idle budget running.
+ */
+const STALL_REPORT =
+  /^\s*(\[\s*\d+\.\d+\]\s*)?(watchdog: BUG: soft lockup|rcu: INFO: .*stall|rcu: \s|INFO: task .* blocked for more than|\s*\(t=\d+ jiffies)/;
+
+/** Whether a chunk of the job's output shows the job moving (any line but a stall report). */
+export function isProgress(text: string): boolean {
+  return text.split('\n').some((line) => line.trim() !== '' && !STALL_REPORT.test(line));
 }
 
 /** undefined while the job may go on; otherwise why it is stopped. */
@@ -166,8 +180,8 @@ function run(o: Options): Promise<number> {
   let atLineStart = true;
   // One decoder per stream: a character split across two chunks stays whole.
   const onData = (decoder: StringDecoder) => (chunk: Buffer): void => {
-    output = true;
     const text = decoder.write(chunk).replace(/\r(?=\n)/g, '');
+    if (isProgress(text)) output = true;
     log.write(text);
     // The prefix goes before each line, also when a line arrives in several chunks.
     let out = '';
