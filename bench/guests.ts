@@ -40,7 +40,7 @@ export async function benchGuest(label: string, pkg: string, version: string, ru
   const res = join(runDir, label);
   mkdirSync(res);
   const beforeArg = before === undefined ? '' : ` --before ${relative(repo, before)}`; // the guest's cwd is the shared repo
-  writeFileSync(join(res, 'bench-args'), `${quick ? '--iterations 20000 --repeats 3' : '--iterations 100000 --repeats 3'}${beforeArg}\n`);
+  writeFileSync(join(res, 'bench-args'), `${quick ? '--iterations 20000 --repeats 3' : '--iterations 100000 --repeats 3'} --traps 65536${beforeArg}\n`);
   const env = { ...process.env, KIVE_KERNELS_SUITE: 'bench/guest-job.sh' };
   const boot = await run(join(repo, 'test/kernels/boot-guest.sh'), [label, kdir, res], env);
   try {

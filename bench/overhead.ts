@@ -4,7 +4,10 @@
 // docs/performance.md), all measured in the same run. Not a test: nothing here asserts
 // a time.
 //
-//   node bench/overhead.ts [--json] [--iterations N] [--repeats R] [--backend NAME|all] [--before DIR]
+//   node bench/overhead.ts [--json] [--iterations N] [--repeats R] [--backend NAME|all] [--before DIR] [--traps N]
+//
+// --traps N: also each backend with N traps armed instead of 1 (the miss path must not
+// grow with the map: docs/performance.md section 7).
 //
 // --before DIR: also each backend's objects from DIR (bench/before.ts buildObjectsAt:
 // the programs of an older commit), loaded by today's loader, in the same interleaving.
@@ -30,6 +33,7 @@ import { revOf } from './before.ts';
 import { overheadTable } from './table.ts';
 import { resolveInRoot } from '../src/runtime/resolve.ts';
 import type { FileKey } from '../src/kernel/monitor.ts';
+import { FILTER, filterBit } from '../src/kernel/contract.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const OPENLOOP = join(repo, 'build', 'bench', 'openloop');
@@ -97,6 +101,19 @@ export interface OverheadResult {
   /** With --before: the revision of the old objects, and each backend loaded from them. */
   beforeRev?: string;
   before?: Partial<Record<BackendName, SettingResult>>;
+  /** With --traps N: each backend again with N traps armed (N - 1 of them on inodes of a
+   * device no file has), to show the miss path does not grow with the trap map. */
+  fullMap?: FullMapResult;
+}
+
+export interface FullMapResult {
+  traps: number;
+  /** Share of the pre-filter's bits set by those traps (contract.ts FILTER). */
+  bitsSetShare: number;
+  /** Whether the unmonitored file's own bit was among them (then its miss path also does
+   * the hash lookup: the worst case for that file). */
+  fileBitSet: boolean;
+  backends: Partial<Record<BackendName, SettingResult>>;
 }
 
 /** One hooked setting: something loaded and attached, its programs, and how to unload it. */
@@ -109,12 +126,26 @@ type Setting = { name: string; open(trapped: FileKey): Promise<Hook> };
 /** Setting name of a backend loaded from the --before objects. */
 const beforeName = (b: BackendName) => `${b} (before)`;
 
-function kiveSetting(b: BackendName, objectDir?: string): Setting {
+/** Setting name of a backend with the --traps map. */
+const fullName = (b: BackendName) => `${b} (full map)`;
+
+/** `n` trap keys no file has: random inode numbers on a device number no file system
+ * uses (major 4095, the top of the kernel's 12 bits), so none ever matches. */
+export function decoyKeys(n: number, seed = 1): FileKey[] {
+  let x = seed >>> 0 || 1;
+  const next = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0), x);
+  const keys: FileKey[] = [];
+  for (let i = 0; i < n; i++) keys.push({ ino: (BigInt(next()) << 12n) | BigInt(next() & 0xfff), dev: 4095 * 2 ** 20 + (i & 0xff) });
+  return keys;
+}
+
+function kiveSetting(b: BackendName, objectDir?: string, decoys: readonly FileKey[] = []): Setting {
   return {
-    name: objectDir === undefined ? b : beforeName(b),
+    name: objectDir !== undefined ? beforeName(b) : decoys.length > 0 ? fullName(b) : b,
     async open(trapped) {
       const m = await FileMonitor.open({ backend: b, ringBufferBytes: 1 << 20, ...(objectDir !== undefined ? { objectDir } : {}) });
       m.setTrap(trapped, 1); // a non-empty map, like production
+      decoys.forEach((k, i) => m.setTrap(k, 2 + i));
       m.start(() => {});
       return { programs: m.programs, close: () => m.close() };
     },
@@ -140,7 +171,7 @@ const baselineSetting: Setting = {
  * silent guest as hung, and this is its longest step).
  */
 export async function measureOverhead(
-  opts: { iterations?: number; repeats?: number; backends?: BackendName[]; before?: string; progress?: (line: string) => void } = {},
+  opts: { iterations?: number; repeats?: number; backends?: BackendName[]; before?: string; traps?: number; progress?: (line: string) => void } = {},
 ): Promise<OverheadResult> {
   const iterations = opts.iterations ?? 100_000;
   const repeats = opts.repeats ?? 3;
@@ -156,7 +187,9 @@ export async function measureOverhead(
   try {
     const backends = opts.backends ?? BACKEND_PREFERENCE;
     const before = opts.before === undefined ? [] : backends.map((b) => kiveSetting(b, opts.before));
-    for (const s of [...backends.map((b) => kiveSetting(b)), ...before, baselineSetting]) {
+    const decoys = (opts.traps ?? 1) > 1 ? decoyKeys(opts.traps! - 1) : [];
+    const full = decoys.length === 0 ? [] : backends.map((b) => kiveSetting(b, undefined, decoys));
+    for (const s of [...backends.map((b) => kiveSetting(b)), ...before, ...full, baselineSetting]) {
       try {
         await (await s.open(trapped)).close(); // probe only; reopened per repeat below
         settings.push(s);
@@ -173,7 +206,10 @@ export async function measureOverhead(
       const none = await openLoop(file, iterations);
       times.get('none')!.push(none);
       note('no hook', r, none);
-      for (const s of settings) {
+      // Every other repeat in reverse order, so no setting always runs right after the
+      // same one (a full trap map always measured after one trap came out 0.02-0.05x
+      // higher in 3 of 3 runs on the host, with the same per-run cost).
+      for (const s of r % 2 === 0 ? settings : [...settings].reverse()) {
         const hook = await s.open(trapped);
         try {
           const ns = await openLoop(file, iterations);
@@ -226,21 +262,34 @@ export async function measureOverhead(
       r.before = {};
       for (const b of backends) r.before[b] = resultOf(beforeName(b));
     }
+    if (decoys.length > 0) {
+      const bits = new Set([trapped, ...decoys].map((k) => filterBit(k.ino)));
+      r.fullMap = {
+        traps: decoys.length + 1,
+        bitsSetShare: Math.round((bits.size / 2 ** FILTER.LOG2) * 10_000) / 10_000,
+        fileBitSet: bits.has(filterBit(keyOf(file).ino)),
+        backends: {},
+      };
+      for (const b of backends) r.fullMap.backends[b] = resultOf(fullName(b));
+    }
     return r;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function parseArgs(argv: string[]): { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[]; before?: string } {
-  const out: { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[]; before?: string } = { json: false };
+function parseArgs(argv: string[]): { json: boolean; iterations?: number; repeats?: number; backends?: BackendName[]; before?: string; traps?: number } {
+  const out: ReturnType<typeof parseArgs> = { json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') out.json = true;
     else if (a === '--iterations') out.iterations = Number(argv[++i]);
     else if (a === '--repeats') out.repeats = Number(argv[++i]);
     else if (a === '--before') out.before = argv[++i];
-    else if (a === '--backend') {
+    else if (a === '--traps') {
+      out.traps = Number(argv[++i]);
+      if (!Number.isInteger(out.traps) || out.traps < 1 || out.traps > 65_536) throw new Error('--traps: expected 1..65536');
+    } else if (a === '--backend') {
       const v = argv[++i] ?? '';
       if (v === 'all') out.backends = [...BACKEND_PREFERENCE];
       else if (isBackendName(v)) out.backends = [v];

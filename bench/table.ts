@@ -22,8 +22,16 @@ export function overheadTable(r: OverheadResult, where = 'host'): string[] {
     `| no hook | ${fmt(r.noHookNs)} | 1.00x | | |`,
     ...Object.entries(r.backends).map(([name, b]) => row(`Kive ${name}`, b)),
     ...Object.entries(r.before ?? {}).map(([name, b]) => row(`Kive ${name}, before (${r.beforeRev ?? '?'})`, b)),
+    ...Object.entries(r.fullMap?.backends ?? {}).map(([name, b]) => row(`Kive ${name}, ${fmt(r.fullMap!.traps)} traps`, b)),
     row('baseline (kprobe inode_permission, one lookup)', r.baseline),
     ...programLines(r),
+    ...(r.fullMap === undefined
+      ? []
+      : [
+          '',
+          `With ${fmt(r.fullMap.traps)} traps, ${(r.fullMap.bitsSetShare * 100).toFixed(1)}% of the pre-filter's bits are set; ` +
+            `the unmonitored file's bit is ${r.fullMap.fileBitSet ? 'set (its miss path also does the hash lookup)' : 'clear'}.`,
+        ]),
   ];
 }
 
@@ -31,7 +39,8 @@ export function overheadTable(r: OverheadResult, where = 'host'): string[] {
 function programLines(r: OverheadResult): string[] {
   const out: string[] = [];
   const before = Object.entries(r.before ?? {}).map(([name, b]) => [`${name}, before`, b] as const);
-  for (const [name, b] of [...Object.entries(r.backends), ...before]) {
+  const full = Object.entries(r.fullMap?.backends ?? {}).map(([name, b]) => [`${name}, ${fmt(r.fullMap!.traps)} traps`, b] as const);
+  for (const [name, b] of [...Object.entries(r.backends), ...before, ...full]) {
     const ps = Object.entries(b?.programs ?? {});
     if (ps.length < 2) continue;
     out.push(`Kive ${name} per program: ${ps.map(([p, v]) => `${p} ${fmt(v.runs)} runs ${fmt(v.nsPerRun)} ns/run`).join('; ')}`);

@@ -45,8 +45,8 @@ struct kive_trap_key {
  * h(ino) = (u32)(((u32)ino ^ (u32)(ino >> 32)) * KIVE_FILTER_MULT) >> (32 - KIVE_FILTER_LOG2).
  */
 enum kive_filter {
-	KIVE_FILTER_LOG2 = 16,
-	KIVE_FILTER_WORDS = 1024,
+	KIVE_FILTER_LOG2 = 20,
+	KIVE_FILTER_WORDS = 16384,
 	KIVE_FILTER_MULT = 0x61C88647,
 };
 
