@@ -52,7 +52,7 @@ function receiver(state: { mode: 'down' | 'never' | number }) {
 function child(body: string, args: string[]) {
   const src = (f: string) => JSON.stringify(new URL(`../../src/alerts/${f}`, import.meta.url).href);
   const script = [
-    `import { closeSync, openSync, unlinkSync } from 'node:fs';`,
+    `import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';`,
     `const { Spool } = await import(${src('spool.ts')});`,
     `const { CallbackSink } = await import(${src('callback.ts')});`,
     `const { addAlertId } = await import(${src('alert-id.ts')});`,
@@ -259,10 +259,13 @@ test('one process per directory: two processes opening and closing one spool in 
   await (await Spool.open(dir)).close(100);
   const marker = join(dir, '..', 'owner');
   // Each owner creates `marker` with O_EXCL while it holds the spool: a second owner at the
-  // same time finds it there (`both`). Both start at `goAt`, so their loops overlap.
+  // same time finds it there (`both`). Both start when the go file appears, after both
+  // said they are ready (a start time fixed in advance failed under load: one process was
+  // still starting when the other had finished its loop, so they never overlapped).
   const script = `
-    const [dir, marker, goAt, rounds] = process.argv.slice(1);
-    while (Date.now() < Number(goAt));
+    const [dir, marker, go, rounds] = process.argv.slice(1);
+    console.log('ready');
+    while (!existsSync(go));
     const out = { owned: 0, refused: 0, both: 0 };
     for (let i = 0; i < Number(rounds); i++) {
       let spool;
@@ -281,11 +284,13 @@ test('one process per directory: two processes opening and closing one spool in 
       await spool.close(100);
     }
     console.log(JSON.stringify(out));`;
-  const goAt = String(Date.now() + 1_500);
-  const kids = [child(script, [dir, marker, goAt, '300']), child(script, [dir, marker, goAt, '300'])];
+  const go = join(dir, '..', 'go');
+  const kids = [child(script, [dir, marker, go, '300']), child(script, [dir, marker, go, '300'])];
+  await until('both processes ready', () => kids.every((k) => k.stdout().includes('ready')), 60_000);
+  writeFileSync(go, '');
   const outs = await Promise.all(kids.map(async (k) => {
     assert.equal(await k.exited, 0, k.stderr());
-    return JSON.parse(k.stdout()) as { owned: number; refused: number; both: number };
+    return JSON.parse(k.stdout().trim().split('\n').at(-1)!) as { owned: number; refused: number; both: number };
   }));
   for (const o of outs) {
     assert.equal(o.both, 0, `never two owners at once: ${JSON.stringify(outs)}`);
