@@ -50,9 +50,18 @@ EOF
 # a CI row lost backends.test.ts's report the same silent way. Every test file loads
 # TypeScript through Node's WebAssembly type stripper. Kive uses no protection keys; the
 # tests do not need them (suite.sh also passes --no-memory-protection-keys).
+# thread=single (KIVE_QEMU_TCG_THREAD=multi to undo): one host thread runs both vCPUs.
+# With a thread per vCPU (QEMU's default), a vCPU went on running code another vCPU had
+# already rewritten: attaching and detaching fentry or kprobe programs on inode_permission
+# (the kernel patches its first 5 bytes with text_poke_bp) while `cat` loops ran crashed
+# every 6.1 and 6.12 guest tried within 20-150 s, with a call to address 0 from
+# link_path_walk, or a CPU taking int3 again and again at inode_permission+0 while the
+# console showed the bytes there were already the 5-byte NOP again (an RCU stall, then a
+# soft lockup: what a CI row's 6.1 guest did for an hour). That cannot happen on real
+# hardware: it is the emulator's cross-vCPU code invalidation (docs/kernels.md).
 case "$accel" in
   kvm) accel_args=(-accel kvm -cpu host,pku=off) ;;
-  *)   accel_args=(-accel tcg -cpu max,pku=off) ;;
+  *)   accel_args=(-accel "tcg,thread=${KIVE_QEMU_TCG_THREAD:-single}" -cpu max,pku=off) ;;
 esac
 
 # qboot instead of SeaBIOS and no NIC (so no iPXE ROM): the guest needs neither, and
