@@ -27,57 +27,10 @@ import type { TrapContext } from './build.ts';
 import { describeError, HttpTransport, retryAfterMs, type PostOptions, type PostResult } from './http-post.ts';
 import { secondsSince, type AlertSink, type LatencyObserver, type SinkFactory, type SinkOutcomes } from './sink.ts';
 import type { Spool, SpoolHandle } from './spool.ts';
+import { realClock, sleep } from '../k8s/clock.ts';
+import { CALLBACK_DEFAULTS, type CallbackOptions } from './callback-options.ts';
 
-export interface CallbackLogger {
-  warn(obj: object, msg: string): void;
-  info?(obj: object, msg: string): void;
-}
-
-export interface CallbackOptions {
-  /** The transport; tests may replace it. */
-  post?: (url: URL, body: string, o: PostOptions) => Promise<PostResult>;
-  connectTimeoutMs?: number;
-  /** Time for the answer's headers once connected. */
-  timeoutMs?: number;
-  /** How long an alert is retried, from its first attempt. Default 10 min. */
-  retryForMs?: number;
-  baseBackoffMs?: number;
-  maxBackoffMs?: number;
-  /** The process-wide bound: alerts queued or in flight, all destinations together. */
-  maxQueued?: number;
-  maxQueuedBytes?: number;
-  concurrencyPerUrl?: number;
-  /** HMAC-SHA256 key for X-Kive-Signature. */
-  secret?: Buffer;
-  /** PEM CA bundle for https receivers. */
-  ca?: string | Buffer;
-  log?: CallbackLogger;
-  /** Minimum time between two warnings of one kind about one destination. */
-  warnEveryMs?: number;
-  /** In [0, 1): the jitter. */
-  random?: () => number;
-  /** Told each delivered alert's latency: from its origin (AlertSink.push) to the 2xx answer. */
-  latency?: LatencyObserver;
-  /**
-   * Write-ahead spool (spool.ts): queued alerts survive a restart. Its backlog, left by
-   * an earlier process, is queued when the sink is made; the sink closes it.
-   */
-  spool?: Spool;
-  /** At close, how long pending spool writes and removals may take after the grace period. */
-  spoolSettleMs?: number;
-}
-
-export const CALLBACK_DEFAULTS = {
-  connectTimeoutMs: 3_000,
-  timeoutMs: 5_000,
-  retryForMs: 10 * 60_000,
-  baseBackoffMs: 500,
-  maxBackoffMs: 30_000,
-  maxQueued: 10_000,
-  maxQueuedBytes: 64 * 1024 * 1024,
-  concurrencyPerUrl: 4,
-  spoolSettleMs: 500,
-} as const;
+export { CALLBACK_DEFAULTS, type CallbackLogger, type CallbackOptions } from './callback-options.ts';
 
 interface Entry {
   body: string;
@@ -120,20 +73,6 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     const onAbort = () => reject(new Error('aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/** Waits `ms`, or less if `signal` aborts first. */
-function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -370,7 +309,7 @@ export class CallbackSink implements AlertSink {
       const backoff = Math.min(o.maxBackoffMs, o.baseBackoffMs * 2 ** Math.min(attempt - 1, 30)) * o.random();
       const delay = Math.max(wait ?? 0, backoff);
       if (Date.now() + delay - start > o.retryForMs) break;
-      await sleepUnless(delay, giveUp);
+      await sleep(realClock, delay, giveUp);
     }
     if (giveUp.aborted) {
       // Cut off by shutdown, not given up on: close() decides (spooled or failed).
