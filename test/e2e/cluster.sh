@@ -117,6 +117,15 @@ stop() {
     for t in filter nat mangle; do ip6tables -t "$t" -F "$ch" 2>/dev/null && ip6tables -t "$t" -X "$ch" 2>/dev/null || true; done
   done
   rm_cgroups kubepods
+  # The kubelet's symlinks in /var/log/containers (a fixed path) to our pod logs.
+  local l
+  for l in /var/log/containers/*.log; do
+    [[ -L $l && $(readlink "$l") == "$dir/"* ]] && rm -f "$l"
+  done
+  if [[ -f $dir/varlog-before ]]; then
+    grep -qx containers "$dir/varlog-before" || rmdir /var/log/containers 2>/dev/null || true
+    grep -qx pods "$dir/varlog-before" || rm -rf /var/log/pods
+  fi
   # The operator's hostPath /var/lib/kive (its callback spool): what this cluster added.
   if [[ -f $dir/kive-before ]]; then
     if [[ ! -s $dir/kive-before ]]; then rm -rf /var/lib/kive
@@ -169,6 +178,7 @@ stop >/dev/null 2>&1 || true   # leftovers of a run that died
 mkdir -p "$dir" "$run"
 trap 'echo "e2e: start failed; stopping what started (logs were in $dir)" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -n 8 "$f" >&2; done; stop >/dev/null 2>&1' ERR
 ls /var/run/netns 2>/dev/null >"$dir/netns-before" || true
+ls /var/log >"$dir/varlog-before"
 # What /var/lib/kive held (the chart mounts it; empty file: it did not exist).
 if [[ -d /var/lib/kive ]]; then { echo /var/lib/kive; find /var/lib/kive -mindepth 1; } >"$dir/kive-before"; else : >"$dir/kive-before"; fi
 for t in filter nat mangle; do iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '$1 == "-N" { print t, $2 }'; done >"$dir/iptables-before"
@@ -357,6 +367,7 @@ resolvConf: /etc/resolv.conf
 localStorageCapacityIsolation: false
 protectKernelDefaults: false
 makeIPTablesUtilChains: false
+podLogsDir: "$dir/pod-logs"
 EOF
 # The node IP (the bridge's gateway address) must exist before the kubelet starts; the CNI
 # bridge plugin adopts the bridge.

@@ -9,9 +9,9 @@
 // 192.168.0.3 (the operator's pod takes the next address); the policy names that address.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -80,6 +80,7 @@ test('user story: a trap in nginx-pod alerts with pod, container, node and proce
   const values = join(work, 'values.yaml');
   writeFileSync(values, `image:\n  repository: kive\n  tag: "${VERSION}"\n  pullPolicy: Never\ncriSocket: /run/kive-e2e/containerd.sock\nlogFormat: json\n`);
   await exec(HELM, ['install', 'kive', join(repo, 'deploy/helm/kive'), '-f', values, '--wait', '--timeout', '240s'], undefined, 300_000);
+  await kubectl(['-n', 'kivebpf-system', 'rollout', 'status', 'daemonset/kive-operator', '--timeout=240s']);
   step('helm install done; operator ready');
 
   // The design document's sample policy, unchanged.
@@ -105,16 +106,25 @@ test('user story: a trap in nginx-pod alerts with pod, container, node and proce
     return undefined;
   });
   step('alert found');
+  // And it was the operator's stdout: the kubelet's CRI log file tags each line with its stream.
+  const logDir = join(dirname(KUBECONFIG), 'pod-logs');
+  const podDir = readdirSync(logDir).find((d) => d.startsWith(`kivebpf-system_${operator.replace('pod/', '')}_`));
+  assert.ok(podDir, `no log directory of ${operator} in ${logDir}`);
+  const raw = readdirSync(join(logDir, podDir, 'operator')).map((f) => readFileSync(join(logDir, podDir, 'operator', f), 'utf8')).join('');
+  const rawLine = raw.split('\n').find((l) => l.includes(`"alert-id":"${alert['alert-id']}"`));
+  assert.match(rawLine ?? '', /^\S+ stdout [FP] \{/, 'the alert is on stdout');
   t.diagnostic(JSON.stringify(alert));
   assert.equal(alert['kive-policy-name'], 'kive-sample-policy');
   assert.equal(alert.metadata.path, '/secret.txt');
   assert.equal(alert.pod.name, 'nginx-pod');
   assert.equal(alert.pod.namespace, 'default');
   assert.equal(alert.pod.container.name, 'nginx');
-  assert.match(alert.pod.container.id, /^[0-9a-f]{64}$/);
+  const pod = JSON.parse(await kubectl(['-n', 'default', 'get', 'pod', 'nginx-pod', '-o', 'json']));
+  assert.equal(alert.pod.container.id, pod.status.containerStatuses[0].containerID); // containerd://<id>
   assert.equal(alert.node.name, NODE);
-  assert.match(alert.process.binary, /busybox|cat/);
-  assert.match(alert.process.arguments, /cat \/secret\.txt/);
+  assert.equal(alert.process.binary, '/bin/busybox'); // cat is busybox's applet
+  assert.equal(alert.process.comm, 'cat');
+  assert.match(alert.process.arguments, /\/secret\.txt/);
   assert.ok(alert.process.pid > 0);
   assert.equal(alert['custom-metadata'].severity, 'critical');
 });
