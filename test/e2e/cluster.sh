@@ -117,6 +117,17 @@ stop() {
     for t in filter nat mangle; do ip6tables -t "$t" -F "$ch" 2>/dev/null && ip6tables -t "$t" -X "$ch" 2>/dev/null || true; done
   done
   rm_cgroups kubepods
+  # libcni's result cache (a fixed path, /var/lib/cni/results): our network's entries and
+  # the loopback entries of the same sandboxes.
+  local r id
+  for r in /var/lib/cni/results/kive-e2e-*; do
+    [[ -e $r ]] || continue
+    id=${r#/var/lib/cni/results/kive-e2e-}; id=${id%-eth0}
+    rm -f "$r" "/var/lib/cni/results/cni-loopback-$id-lo"
+  done
+  if [[ -f $dir/varlib-before ]] && ! grep -qx cni "$dir/varlib-before"; then
+    rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
+  fi
   # The kubelet's symlinks in /var/log/containers (a fixed path) to our pod logs.
   local l
   for l in /var/log/containers/*.log; do
@@ -179,6 +190,7 @@ mkdir -p "$dir" "$run"
 trap 'echo "e2e: start failed; stopping what started (logs were in $dir)" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -n 8 "$f" >&2; done; stop >/dev/null 2>&1' ERR
 ls /var/run/netns 2>/dev/null >"$dir/netns-before" || true
 ls /var/log >"$dir/varlog-before"
+ls /var/lib >"$dir/varlib-before"
 # What /var/lib/kive held (the chart mounts it; empty file: it did not exist).
 if [[ -d /var/lib/kive ]]; then { echo /var/lib/kive; find /var/lib/kive -mindepth 1; } >"$dir/kive-before"; else : >"$dir/kive-before"; fi
 for t in filter nat mangle; do iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '$1 == "-N" { print t, $2 }'; done >"$dir/iptables-before"
