@@ -12,6 +12,7 @@ APT_PACKAGES=(
   qemu-system-x86 busybox-static cpio kmod zstd   # kernel matrix under QEMU
   btrfs-progs                              # a real btrfs in the kernel tests (test/kernel/btrfs.test.ts)
   containerd runc                          # real containers for integration tests
+  containernetworking-plugins iptables iproute2   # the e2e cluster's pod network (test/e2e/cluster.sh)
   ca-certificates curl openssl             # test control plane certificates, health checks
   python3-prometheus-client                # a real Prometheus text-format parser for /metrics tests
 )
