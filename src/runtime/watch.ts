@@ -9,8 +9,14 @@
 // container can never point the watch at a host directory. A watch only ever triggers a
 // reconcile; it never reads or writes anything, and missing one costs at most a
 // re-check period.
+//
+// A Kubernetes Secret or ConfigMap volume (and tools that plant decoys the same way) never
+// touches the trap's own name on an update: FILE -> ..data/FILE, ..data -> ..2026_..., and
+// the kubelet renames a new ..data over the old one. So the names the trap's name leads to
+// through relative symlinks in the same directory (..data here) are watched too. A chain
+// that leaves the directory (an absolute target, or ../) is left to the re-check.
 
-import { closeSync, watch } from 'node:fs';
+import { closeSync, readlinkSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { openDirInRoot } from './resolve.ts';
 
@@ -21,17 +27,42 @@ export interface Closable {
 /** Watches the directory of `path` inside `root`; calls onChange when that name changes. */
 export type WatchFileInRoot = (root: string, path: string, onChange: () => void) => Closable;
 
+/** How many symlinks of the chain are followed; Kubernetes' layout has two. */
+const MAX_CHAIN = 8;
+
+/**
+ * `name`, and the first component of each relative symlink target met following it inside
+ * the directory open as `via` (readlink of `via/n` reads the entry itself: never followed).
+ */
+export function namesOfChain(via: string, name: string): Set<string> {
+  const names = new Set([name]);
+  let n = name;
+  for (let i = 0; i < MAX_CHAIN; i++) {
+    let target: string;
+    try {
+      target = readlinkSync(`${via}/${n}`);
+    } catch {
+      break; // not a symlink, or gone
+    }
+    const first = target.split('/').find((c) => c !== '' && c !== '.');
+    if (target.startsWith('/') || first === undefined || first === '..' || names.has(first)) break;
+    names.add(first);
+    n = first;
+  }
+  return names;
+}
+
 export const watchFileInRoot: WatchFileInRoot = (root, path, onChange) => {
-  const name = basename(path);
   const dirFd = openDirInRoot(root, dirname(path));
   const via = `/proc/self/fd/${dirFd}`;
   try {
+    const names = namesOfChain(via, basename(path));
     // inotify_add_watch follows the magic link to the directory itself; once added, the
     // watch holds the inode and the fd can go.
     const watcher = watch(via, { persistent: false }, (_event, changed) => {
       // null: the platform did not say; the fd's own name: the directory itself moved
       // or went away. Writes to other files of the directory are not ours.
-      if (changed === null || changed === name || changed === basename(via)) onChange();
+      if (changed === null || names.has(changed) || changed === basename(via)) onChange();
     });
     watcher.on('error', () => onChange()); // the directory is gone: re-resolve
     return { close: () => watcher.close() };

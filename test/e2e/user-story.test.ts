@@ -24,6 +24,7 @@ import { test } from 'node:test';
 import { registerHelmTests } from './e2e-helm.ts';
 import { registerMatchingTests } from './e2e-matching.ts';
 import { registerRestartTests } from './e2e-restart.ts';
+import { registerSecretTests } from './e2e-secret.ts';
 import {
   apply, exec, getJson, HELM, KIVE_IMAGE, KUBECONFIG, kubectl, NODE, NS, operatorAlerts, operatorPod, podExec, policy,
   repo, requireCluster, until, VERSION, waitAlert, waitArmed, waitRunning, work,
@@ -155,4 +156,5 @@ test('user story: a trap in nginx-pod alerts with pod, container, node and proce
 
 registerMatchingTests();
 registerRestartTests();
+registerSecretTests();
 registerHelmTests();

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isKiveError } from '../../src/errors.ts';
-import { TrapWatchSet, watchFileInRoot } from '../../src/runtime/watch.ts';
+import { namesOfChain, TrapWatchSet, watchFileInRoot } from '../../src/runtime/watch.ts';
 
 function scratchRoot(): { root: string; done(): void } {
   const root = mkdtempSync(join(tmpdir(), 'kive-watch-'));
@@ -52,6 +52,55 @@ test('a file renamed over the trap fires; writes to other files of the directory
   } finally {
     trap.close();
     sentinel.close();
+    done();
+  }
+});
+
+test('a Secret volume update (the kubelet renames a new ..data over the old) fires; other entries do not', async () => {
+  // The kubelet's layout: token -> ..data/token, ..data -> ..v1 (a timestamped directory).
+  const { root, done } = scratchRoot();
+  const d = join(root, 'd');
+  for (const v of ['..v1', '..v2']) {
+    mkdirSync(join(d, v));
+    writeFileSync(join(d, v, 'token'), `${v}\n`);
+  }
+  symlinkSync('..v1', join(d, '..data'));
+  symlinkSync('..data/token', join(d, 'token'));
+  const trap = counted(root, '/d/token');
+  const sentinel = counted(root, '/d/sentinel.txt');
+  try {
+    const sentinelFired = sentinel.next();
+    writeFileSync(join(d, '..v2', 'token'), 'rewritten\n'); // inside another directory: no event here
+    writeFileSync(join(d, 'other'), 'noise\n');
+    writeFileSync(join(d, 'sentinel.txt'), 'marker\n');
+    await sentinelFired;
+    assert.equal(trap.calls, 0, 'other entries of the directory are not the trap\'s');
+
+    const trapFired = trap.next();
+    symlinkSync('..v2', join(d, '..data_tmp'));
+    renameSync(join(d, '..data_tmp'), join(d, '..data'));
+    await trapFired;
+    assert.ok(trap.calls >= 1, 'the swap of ..data reaches the trap token');
+  } finally {
+    trap.close();
+    sentinel.close();
+    done();
+  }
+});
+
+test('the chain stops at the directory: absolute targets, ../, loops', () => {
+  const { root, done } = scratchRoot();
+  const d = join(root, 'd');
+  try {
+    symlinkSync('/etc/passwd', join(d, 'abs'));
+    symlinkSync('../x/y', join(d, 'up'));
+    symlinkSync('./b/c', join(d, 'a'));
+    symlinkSync('a', join(d, 'b'));
+    assert.deepEqual([...namesOfChain(d, 'abs')], ['abs']);
+    assert.deepEqual([...namesOfChain(d, 'up')], ['up']);
+    assert.deepEqual([...namesOfChain(d, 'a')], ['a', 'b']);
+    assert.deepEqual([...namesOfChain(d, 'secret.txt')], ['secret.txt']);
+  } finally {
     done();
   }
 });
