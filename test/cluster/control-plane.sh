@@ -133,29 +133,7 @@ start() {
   fi
 
   # An admin kubeconfig with everything inline, so it works from any directory.
-  local ca cert key
-  ca=$(base64 -w0 "$pki/ca.crt"); cert=$(base64 -w0 "$pki/admin.crt"); key=$(base64 -w0 "$pki/admin.key")
-  (umask 077; cat >"$dir/kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: kive-test
-  cluster:
-    server: $url
-    certificate-authority-data: $ca
-users:
-- name: kive-admin
-  user:
-    client-certificate-data: $cert
-    client-key-data: $key
-contexts:
-- name: kive-test
-  context:
-    cluster: kive-test
-    user: kive-admin
-current-context: kive-test
-KUBECONFIG
-  )
+  "$here/kubeconfig.sh" "$pki" "$url" kive-test "$dir/kubeconfig"
 
   local deadline=$((SECONDS + ${KIVE_CLUSTER_TIMEOUT:-90})) body
   while :; do

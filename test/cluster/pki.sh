@@ -7,6 +7,8 @@
 # ECDSA P-256 throughout: generating it takes milliseconds, unlike RSA.
 #
 #   pki.sh DIR
+# KIVE_PKI_EXTRA_SANS: more subjectAltName entries for apiserver.crt, comma-separated
+# (test/e2e/cluster.sh adds the Service address and the pod bridge's).
 set -euo pipefail
 dir=${1:?usage: pki.sh DIR}
 mkdir -p "$dir"
@@ -29,7 +31,7 @@ newkey apiserver.key
 sign apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc${KIVE_PKI_EXTRA_SANS:+,$KIVE_PKI_EXTRA_SANS}"
 
 newkey admin.key
 sign admin "/O=system:masters/CN=kive-admin" "basicConstraints=critical,CA:FALSE

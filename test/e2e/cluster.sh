@@ -195,38 +195,12 @@ ls /var/lib >"$dir/varlib-before"
 if [[ -d /var/lib/kive ]]; then { echo /var/lib/kive; find /var/lib/kive -mindepth 1; } >"$dir/kive-before"; else : >"$dir/kive-before"; fi
 for t in filter nat mangle; do iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '$1 == "-N" { print t, $2 }'; done >"$dir/iptables-before"
 
-# --- PKI: the test control plane's, plus a serving certificate that also names the
-# Service address and the bridge (the operator reaches kube-apiserver as 10.0.0.1).
-"$repo/test/cluster/pki.sh" "$dir/pki"
+# --- PKI: the test control plane's, its serving certificate also naming the Service
+# address and the bridge (the operator reaches kube-apiserver as 10.0.0.1).
+KIVE_PKI_EXTRA_SANS=IP:10.0.0.1,IP:192.168.0.1,DNS:kubernetes.default.svc.cluster.local \
+  "$repo/test/cluster/pki.sh" "$dir/pki"
 pki=$dir/pki
-(cd "$pki" && umask 077 &&
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out serving.key 2>/dev/null &&
-  openssl req -new -key serving.key -subj "/CN=kube-apiserver" |
-  openssl x509 -req -CA ca.crt -CAkey ca.key -set_serial "0x$(openssl rand -hex 16)" -days 30 -out serving.crt \
-    -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-      "extendedKeyUsage=serverAuth" \
-      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:192.168.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local") 2>/dev/null)
-
-ca=$(base64 -w0 "$pki/ca.crt"); cert=$(base64 -w0 "$pki/admin.crt"); key=$(base64 -w0 "$pki/admin.key")
-(umask 077; cat >"$dir/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: kive-e2e
-  cluster:
-    server: https://127.0.0.1:$api_port
-    certificate-authority-data: $ca
-users:
-- name: kive-admin
-  user:
-    client-certificate-data: $cert
-    client-key-data: $key
-contexts:
-- name: kive-e2e
-  context: { cluster: kive-e2e, user: kive-admin }
-current-context: kive-e2e
-EOF
-)
+"$repo/test/cluster/kubeconfig.sh" "$pki" "https://127.0.0.1:$api_port" kive-e2e "$dir/kubeconfig"
 
 # --- etcd + kube-apiserver (the flags of test/cluster/control-plane.sh, plus the kubelet
 # client certificate for exec/logs and a bind address pods can reach through the bridge).
@@ -236,7 +210,7 @@ launch etcd "$bins/etcd" --name=kive-e2e --data-dir="$dir/etcd-data" \
   --initial-cluster="kive-e2e=http://127.0.0.1:$peer_port" --unsafe-no-fsync=true --log-level=warn
 launch kube-apiserver "$bins/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_port" --cert-dir="$dir/apiserver-certs" \
-  --tls-cert-file="$pki/serving.crt" --tls-private-key-file="$pki/serving.key" --client-ca-file="$pki/ca.crt" \
+  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
   --secure-port="$api_port" --bind-address=0.0.0.0 --advertise-address=192.168.0.1 \
   --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
   --authorization-mode=Node,RBAC \
