@@ -37,8 +37,9 @@ export const CLUSTER_RULES: Obj[] = [
   { apiGroups: [GROUP], resources: ['kivepolicies/status'], verbs: ['patch'] },
 ];
 export const NAMESPACE_RULES: Obj[] = [
-  // Leader election (get, create, update), the pod controller's informer, the start check.
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+  // Leader election (get, create, update), the pod controller's informer, the start check,
+  // the dead-kernel collection (delete, docs/controllers.md).
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
   // KiveData live only here: informers, server-side apply (create when new, patch), delete.
   { apiGroups: [GROUP], resources: ['kivedata'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
 ];
@@ -58,6 +59,8 @@ export function operatorArgs(v: Values): string[] {
     ...(socket !== undefined ? [`--cri-socket=${socket}`] : []),
     ...(cb.name && cb.secretKey ? [`--callback-secret-file=${CALLBACK_DIR}/${cb.secretKey}`] : []),
     ...(cb.name && cb.caKey ? [`--callback-ca-file=${CALLBACK_DIR}/${cb.caKey}`] : []),
+    `--kernel-grace-ms=${v.kernelGraceSeconds * 1000}`,
+    ...v.extraArgs,
   ];
 }
 

@@ -51,6 +51,10 @@ export interface Values {
   /** Run privileged instead of with CAPABILITIES (kernels before 5.8, or no tracefs mounted on the node). */
   privileged: boolean;
   terminationGracePeriodSeconds: number;
+  /** --kernel-grace-ms, in seconds: how long a stopped kernel's KiveData, reports and Lease stay. */
+  kernelGraceSeconds: number;
+  /** More `kive operator` flags, appended (docs/cli.md). */
+  extraArgs: string[];
 }
 
 export const DEFAULTS: Values = {
@@ -71,6 +75,10 @@ export const DEFAULTS: Values = {
   privileged: false,
   // The operator exits at most 20 s after SIGTERM (src/cli/operator.ts SHUTDOWN_BOUND_MS).
   terminationGracePeriodSeconds: 30,
+  // Long enough for a node's reboot not to count: the loader renews its Lease every few
+  // seconds, and a rebooted node's new kernel writes its own KiveData anyway.
+  kernelGraceSeconds: 300,
+  extraArgs: [],
 };
 
 /** The comment above each top-level key of values.yaml. */
@@ -88,4 +96,6 @@ export const VALUE_DOCS: Readonly<Record<keyof Values, string>> = {
   callbackSecret: 'An existing Secret (in the operator namespace) with the callback HMAC key (secretKey) and/or a CA bundle for https callbacks (caKey); empty name: none. docs/alerts.md.',
   privileged: 'Run privileged instead of with the least capabilities (docs/operator.md "Capabilities"): kernels older than 5.8, or nodes where tracefs is not mounted.',
   terminationGracePeriodSeconds: 'Covers the operator\'s 20 s shutdown bound.',
+  kernelGraceSeconds: 'How long a kernel whose loader Lease stopped renewing (the node rebooted, left the cluster or lost Kive) keeps its KiveData, node reports and Lease before the pod controller deletes them (--kernel-grace-ms).',
+  extraArgs: 'More `kive operator` flags, appended to the chart\'s, e.g. ["--max-traps=131072"] (docs/cli.md).',
 };

@@ -121,7 +121,7 @@ export const OPERATOR = {
     'lease-duration-ms': ms('leader election lease duration (set all three timings or none)', '15000'),
     'renew-deadline-ms': ms('how long a leader retries renewing before it steps down', '10000'),
     'retry-period-ms': ms('pause between leader election attempts', '2000'),
-    'kernel-grace-ms': ms('how long a kernel without a loader Lease may keep its KiveData', '300000'),
+    'kernel-grace-ms': ms('how long a kernel whose loader Lease stopped renewing keeps its KiveData, node reports and Lease', '300000'),
     'spool-dir': { type: 'string', value: 'DIR', fallback: '/var/lib/kive/spool', description: 'keep the loader\'s queued callback alerts in DIR (created 0700) so a restart delivers them (docs/alerts.md "The spool")' },
     'disable-spool': { type: 'boolean', description: 'keep no callback spool: alerts still queued at exit are lost' },
     'metrics-address': { type: 'string', value: 'HOST:PORT', fallback: ':9090 (all interfaces)', description: 'serve /metrics, /healthz and /readyz here (docs/metrics.md)' },

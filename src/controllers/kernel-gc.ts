@@ -3,7 +3,8 @@
 // policy's status.nodes says which kernel wrote it. When that kernel stops (the node
 // rebooted: a new boot id; the node is gone; Kive was removed from it) nothing on that
 // node will ever delete them, so this does, once the kernel's loader Lease has stayed
-// unrenewed for a grace period. Liveness is judged from this process's own observations
+// unrenewed for a grace period; then that Lease goes too, or every reboot of every node
+// would leave one behind for good. Liveness is judged from this process's own observations
 // of the Lease changing (every renewal changes its resourceVersion), never by comparing
 // another machine's clock with ours.
 //
@@ -28,6 +29,11 @@ export interface KernelGcDeps {
   caches: KernelGcCaches;
   deleteKiveData: DeleteKiveData;
   /**
+   * Deletes the loader Lease of `kernel` only if it is still at `resourceVersion` (a
+   * loader that renewed it meanwhile keeps it); a Lease already gone is done.
+   */
+  deleteLoaderLease(kernel: string, resourceVersion: string): Promise<void>;
+  /**
    * Removes `report` from the policy's status.nodes if it is still exactly that report
    * (the node may have written a new one meanwhile, e.g. after a reboot).
    */
@@ -47,13 +53,13 @@ export function createKernelGcReconciler(deps: KernelGcDeps): Reconciler<Kernels
   const seen = new Map<string, { rv: string; at: number }>();
 
   return async function reconcileKernels() {
-    // 1. Every kernel some KiveData or node report names; note whose Lease changed since
-    //    the last run.
+    // 1. Every kernel some KiveData, node report or loader Lease names; note whose Lease
+    //    changed since the last run.
     const now = deps.now();
     const leases = caches.loaderLeases();
     const all = caches.allKiveData();
     const reports = caches.allPolicies().flatMap((policy) => (policy.status?.nodes ?? []).map((report) => ({ policy, report })));
-    const kernels = new Set([...all.map((d) => d.spec.kernelId ?? ''), ...reports.map((r) => r.report.kernelId ?? '')]);
+    const kernels = new Set([...all.map((d) => d.spec.kernelId ?? ''), ...reports.map((r) => r.report.kernelId ?? ''), ...leases.keys()]);
     for (const kernel of kernels) {
       const rv = leases.get(kernel) ?? '';
       const last = seen.get(kernel);
@@ -66,14 +72,17 @@ export function createKernelGcReconciler(deps: KernelGcDeps): Reconciler<Kernels
         seen.delete(kernel);
         continue;
       }
-      // 3. Silent for longer than the grace: its KiveData and its nodes' reports go (the
-      //    report's removal changes the policy, and policy-status folds Ready again).
+      // 3. Silent for longer than the grace: its KiveData, its nodes' reports (whose removal
+      //    changes the policy, and policy-status folds Ready again) and last its Lease go.
       if (now - last.at < grace) continue;
       const data = all.filter((d) => (d.spec.kernelId ?? '') === kernel);
       const stale = reports.filter((r) => (r.report.kernelId ?? '') === kernel);
-      log.info({ kernelId: kernel, kiveData: data.length, nodeReports: stale.length, silentForMs: now - last.at }, 'kernel no longer running; deleting its KiveData and node reports');
+      const lease = leases.get(kernel);
+      log.info({ kernelId: kernel, kiveData: data.length, nodeReports: stale.length, loaderLease: lease !== undefined, silentForMs: now - last.at }, 'kernel no longer running; deleting its KiveData, node reports and loader Lease');
       await deleteEach(deps.deleteKiveData, data);
       for (const { policy, report } of stale) await deps.removeNodeReport(policy, report);
+      // Last, so a failure above leaves the Lease that makes the next run try again.
+      if (lease !== undefined) await deps.deleteLoaderLease(kernel, lease);
       seen.delete(kernel);
     }
 

@@ -18,7 +18,7 @@ import type { Logger } from '../k8s/log.ts';
 import { LEASES, PODS, type KubeObject } from '../k8s/resource.ts';
 import type { KubeClient } from '../k8s/rest.ts';
 import { kernelIdOfLease } from './names.ts';
-import { deleteKiveData, policyStatusWriter, removeNodeReport } from './writers.ts';
+import { deleteKiveData, deleteLoaderLease, policyStatusWriter, removeNodeReport } from './writers.ts';
 
 export interface PodControllerOptions {
   client: KubeClient;
@@ -80,6 +80,7 @@ export async function runPodController(opts: PodControllerOptions, policies: Inf
       },
       deleteKiveData: del,
       removeNodeReport: (policy, report) => removeNodeReport(client, policy, report),
+      deleteLoaderLease: (kernel, rv) => deleteLoaderLease(client, opts.namespace, kernel, rv),
       log,
       now: Date.now,
       ...(opts.kernelGraceMs !== undefined ? { kernelGraceMs: opts.kernelGraceMs } : {}),

@@ -8,12 +8,12 @@ import type { KiveData, KivePolicy, KivePolicyStatus, NodeReport } from '../api/
 import { apply, applyStatus, jsonPatch } from '../k8s/apply.ts';
 import { addFinalizer, removeFinalizer } from '../k8s/finalizers.ts';
 import { KIVE_DATA, KIVE_POLICIES } from '../api/v1/resources.ts';
-import { objectPath } from '../k8s/resource.ts';
+import { LEASES, objectPath } from '../k8s/resource.ts';
 import { TerminalError } from '../k8s/controller.ts';
-import { isNotFound, isStatus, type Requester } from '../k8s/rest.ts';
+import { isConflict, isNotFound, isStatus, type Requester } from '../k8s/rest.ts';
 import type { DiscoverWriter } from '../controllers/discover.ts';
 import { POLICY_FINALIZER, type PolicyStatusWriter } from '../controllers/policy-status.ts';
-import { POD_CONTROLLER } from './names.ts';
+import { loaderLeaseName, POD_CONTROLLER } from './names.ts';
 
 export const FIELD_MANAGERS = {
   discover: 'kive-discover',
@@ -58,6 +58,22 @@ async function refusedIsTerminal(what: string, p: Promise<unknown>): Promise<voi
       throw new TerminalError(`${what}: the API server refused it; retrying the same write cannot help: ${(err as Error).message}`, { cause: err });
     }
     throw err;
+  }
+}
+
+/**
+ * Deletes the loader Lease of a kernel that stopped, with the resourceVersion it was last
+ * seen at as a precondition: a Lease renewed meanwhile (409) stays, one gone (404) is done.
+ */
+export async function deleteLoaderLease(client: Requester, namespace: string, kernelId: string, resourceVersion: string): Promise<void> {
+  try {
+    await client.request({
+      method: 'DELETE',
+      path: objectPath(LEASES, namespace, loaderLeaseName(kernelId)),
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } },
+    });
+  } catch (err) {
+    if (!isNotFound(err) && !isConflict(err)) throw err;
   }
 }
 

@@ -69,7 +69,8 @@ const CASES: Array<[string, Partial<Values>]> = [
   ['image, resources', { image: { repository: 'registry.example/kive', tag: '9.9.9', pullPolicy: 'Always' }, resources: { requests: { cpu: '100m', memory: '300Mi' }, limits: { memory: '1Gi' } } }],
   ['scheduling', { tolerations: [], priorityClassName: 'system-node-critical' }],
   ['scheduling, some', { tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'sec', effect: 'NoSchedule' }], nodeSelector: { pool: 'a' } }],
-  ['flags', { backend: 'tracepoint', metricsPort: 9191, logFormat: 'text', terminationGracePeriodSeconds: 45 }],
+  ['flags', { backend: 'tracepoint', metricsPort: 9191, logFormat: 'text', terminationGracePeriodSeconds: 45, kernelGraceSeconds: 20 }],
+  ['extra flags', { extraArgs: ['--max-traps=131072', '--kernel-id=0b6f3c9e-6a1e-4d38-9d0e-3f1f4b7c2a10'] }],
   ['own namespace', { namespace: { name: 'security', create: false } }],
 ];
 

@@ -351,8 +351,11 @@ describe('kive operator on a real API server, real containers and the real kerne
     });
   });
 
-  test('KiveData of a kernel that no longer runs are garbage-collected', async () => {
+  test('KiveData and the loader Lease of a kernel that no longer runs are garbage-collected', async () => {
     const pod = (await env.client.request({ method: 'GET', path: '/api/v1/namespaces/default/pods/web-1' })) as { metadata: { uid: string } };
+    // What the loader of a node's previous boot left: its Lease, never renewed again.
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
+    await post(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kive-loader-dead-kernel' }, spec: { holderIdentity: 'op-before-reboot', leaseDurationSeconds: 1 } });
     await post(`/apis/kivebpf.san7o.github.io/v1/namespaces/${NS}/kivedata`, {
       apiVersion: 'kivebpf.san7o.github.io/v1',
       kind: 'KiveData',
@@ -360,6 +363,9 @@ describe('kive operator on a real API server, real containers and the real kerne
       spec: { inodeNo: 1, devId: 1, kernelId: 'dead-kernel', podName: 'web-1', podNamespace: 'default', podUid: pod.metadata.uid },
     });
     await until('the dead kernel\'s KiveData is gone', async () => ((await kiveData('kivebpf.san7o.github.io/kernel-id=dead-kernel')).length === 0 ? true : undefined), 30_000);
+    const names = async () => ((await env.client.request({ method: 'GET', path: leases })) as { items: Array<{ metadata: { name: string } }> }).items.map((l) => l.metadata.name);
+    await until('the dead kernel\'s Lease is gone', async () => ((await names()).includes('kive-loader-dead-kernel') ? undefined : true), 30_000);
+    assert.ok((await names()).includes(`kive-loader-${kernelId}`), 'the running kernel\'s Lease stays');
   });
 
   test('a deleted policy: its KiveData go, then the finalizer lets it go', async () => {

@@ -195,6 +195,7 @@ test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData a
     caches: { allKiveData: () => all.filter((d) => !deleted.includes(d.metadata.name)), allPolicies: () => [], loaderLeases: () => new Map([['alive', String(aliveRv)]]) },
     deleteKiveData: async (_ns, name) => void deleted.push(name),
     removeNodeReport: async () => assert.fail('no reports here'),
+    deleteLoaderLease: async (kernel, rv) => void deleted.push(`lease ${kernel}@${rv}`),
     log,
     now: () => now,
     kernelGraceMs: 1000,
@@ -214,7 +215,7 @@ test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData a
   assert.deepEqual(deleted, ['b'], 'renewed again: however long since the start, it lives');
   now = 6100;
   await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, ['b', 'a'], 'then silent for longer than the grace: collected');
+  assert.deepEqual(deleted, ['b', 'a', 'lease alive@4'], 'then silent for longer than the grace: collected, its Lease last, at the version last seen');
 });
 
 test('kernel GC: the node reports of a kernel that stopped are removed from every policy, a live node\'s stay', async () => {
@@ -229,6 +230,7 @@ test('kernel GC: the node reports of a kernel that stopped are removed from ever
     caches: { allKiveData: () => [], allPolicies: () => policies, loaderLeases: () => new Map([['alive', String(aliveRv)], ['dead', '7']]) },
     deleteKiveData: async () => assert.fail('no KiveData here'),
     removeNodeReport: async (p, r) => void removed.push(`${p.metadata.name}:${r.node}`),
+    deleteLoaderLease: async (kernel, rv) => void removed.push(`lease ${kernel}@${rv}`),
     log,
     now: () => now,
     kernelGraceMs: 1000,
@@ -241,5 +243,34 @@ test('kernel GC: the node reports of a kernel that stopped are removed from ever
   now = 1100;
   aliveRv++;
   await reconcile(KERNELS, signal);
-  assert.deepEqual(removed, ['p1:n-gone', 'p2:n-gone']);
+  assert.deepEqual(removed, ['p1:n-gone', 'p2:n-gone', 'lease dead@7']);
+});
+
+test('kernel GC: a loader Lease nothing else names (a node that rebooted with no traps) is deleted after the grace; a renewing one stays', async () => {
+  let now = 0;
+  let aliveRv = 1;
+  const deleted: string[] = [];
+  const leases = () => new Map([['alive', String(aliveRv)], ['dead', '9']].filter(([k]) => !deleted.includes(`lease ${k}@9`)) as Array<[string, string]>);
+  const reconcile = createKernelGcReconciler({
+    caches: { allKiveData: () => [], allPolicies: () => [], loaderLeases: leases },
+    deleteKiveData: async () => assert.fail('no KiveData here'),
+    removeNodeReport: async () => assert.fail('no reports here'),
+    deleteLoaderLease: async (kernel, rv) => void deleted.push(`lease ${kernel}@${rv}`),
+    log,
+    now: () => now,
+    kernelGraceMs: 1000,
+  });
+  await reconcile(KERNELS, signal);
+  now = 900;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, [], 'within the grace');
+  now = 1100;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, ['lease dead@9'], 'only the silent one, with the version it was seen at');
+  now = 5000;
+  aliveRv++;
+  await reconcile(KERNELS, signal);
+  assert.deepEqual(deleted, ['lease dead@9'], 'once: it is gone from the cache');
 });
