@@ -12,6 +12,7 @@
 //    running as a pod of the cluster (Node.js of the Kive image, a one-file server from a
 //    ConfigMap), and the test reads the POST there.
 // 2-4. Matching and pod deletion (e2e-matching.ts); 5. operator restart (e2e-restart.ts);
+// a Secret volume updated (e2e-secret.ts); 7. the node's kernel id changes (e2e-kernel.ts);
 // 6. helm upgrade and uninstall (e2e-helm.ts), last.
 //
 // nginx-pod is created before the chart so that it is the first pod of the node and gets
@@ -22,6 +23,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { registerHelmTests } from './e2e-helm.ts';
+import { registerKernelTests } from './e2e-kernel.ts';
 import { registerMatchingTests } from './e2e-matching.ts';
 import { registerRestartTests } from './e2e-restart.ts';
 import { registerSecretTests } from './e2e-secret.ts';
@@ -157,4 +159,5 @@ test('user story: a trap in nginx-pod alerts with pod, container, node and proce
 registerMatchingTests();
 registerRestartTests();
 registerSecretTests();
+registerKernelTests();
 registerHelmTests();
