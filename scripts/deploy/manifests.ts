@@ -139,6 +139,83 @@ function daemonSet(v: Values): Obj {
   };
 }
 
+/**
+ * The cleanup's RBAC: each verb one `kive cleanup` sends (src/operator/cleanup.ts): the
+ * DaemonSet deleted, its pods listed while they stop, the finalizer patched off every
+ * policy (read again on a conflict), KiveData and Leases listed and deleted.
+ */
+export const CLEANUP_CLUSTER_RULES: Obj[] = [
+  { apiGroups: [GROUP], resources: ['kivepolicies'], verbs: ['list', 'get', 'patch'] },
+];
+export const CLEANUP_NAMESPACE_RULES: Obj[] = [
+  { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['delete'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+  { apiGroups: [GROUP], resources: ['kivedata'], verbs: ['list', 'delete'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['list', 'delete'] },
+];
+export const CLEANUP = 'kive-cleanup';
+
+/**
+ * The Helm chart's pre-delete hook (chart only: kustomize and `kubectl apply` users run
+ * `kive cleanup` themselves, docs/operator.md "Uninstall"). Before Helm deletes anything,
+ * a Job running `kive cleanup` in the operator's image stops the operator and removes
+ * its finalizers, KiveData and Leases, so nothing is left stuck. Its own ServiceAccount
+ * and RBAC (the operator's may not delete its DaemonSet) come first (weight -1); Helm
+ * deletes them all once the Job succeeded, and keeps them for a look if it failed.
+ */
+export function cleanupHook(v: Values): Obj[] {
+  const ns = v.namespace.name;
+  const hook = (weight: number) => ({
+    'helm.sh/hook': 'pre-delete',
+    'helm.sh/hook-weight': String(weight),
+    'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+  });
+  const meta = (namespaced: boolean, weight = -1) => ({ name: CLEANUP, ...(namespaced ? { namespace: ns } : {}), labels: LABELS, annotations: hook(weight) });
+  const subject = { kind: 'ServiceAccount', name: CLEANUP, namespace: ns };
+  const rbac = 'rbac.authorization.k8s.io';
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(true) },
+    { apiVersion: `${rbac}/v1`, kind: 'ClusterRole', metadata: meta(false), rules: CLEANUP_CLUSTER_RULES },
+    { apiVersion: `${rbac}/v1`, kind: 'ClusterRoleBinding', metadata: meta(false), roleRef: { apiGroup: rbac, kind: 'ClusterRole', name: CLEANUP }, subjects: [subject] },
+    { apiVersion: `${rbac}/v1`, kind: 'Role', metadata: meta(true), rules: CLEANUP_NAMESPACE_RULES },
+    { apiVersion: `${rbac}/v1`, kind: 'RoleBinding', metadata: meta(true), roleRef: { apiGroup: rbac, kind: 'Role', name: CLEANUP }, subjects: [subject] },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: meta(true, 0),
+      spec: {
+        // One try: a failure fails `helm uninstall` with the Job's log to read.
+        backoffLimit: 0,
+        template: {
+          // Not the DaemonSet's labels: nothing selecting the operator's pods sees it.
+          metadata: { labels: { 'app.kubernetes.io/name': CLEANUP } },
+          spec: {
+            serviceAccountName: CLEANUP,
+            restartPolicy: 'Never',
+            // Where the operator runs, the image is.
+            ...(Object.keys(v.nodeSelector).length ? { nodeSelector: v.nodeSelector } : {}),
+            ...(v.tolerations.length ? { tolerations: v.tolerations } : {}),
+            securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'cleanup',
+                image: `${v.image.repository}:${v.image.tag || VERSION}`,
+                imagePullPolicy: v.image.pullPolicy,
+                // The operator's pods stop within their grace period; a minute more for the
+                // garbage collector to get to them.
+                args: ['cleanup', `--log-format=${v.logFormat}`, `--timeout-ms=${(v.terminationGracePeriodSeconds + 60) * 1000}`],
+                env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+}
+
 /** Every object of an install, CRDs excluded (deploy/crds/, the chart's crds/). */
 export function manifests(v: Values): Obj[] {
   const ns = v.namespace.name;

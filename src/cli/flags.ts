@@ -133,8 +133,25 @@ export const OPERATOR = {
   },
 } as const satisfies CommandSpec;
 
+export const CLEANUP = {
+  name: 'cleanup',
+  summary: 'remove Kive from a cluster without leaving anything stuck: the Helm chart\'s pre-delete hook (docs/operator.md "Uninstall")',
+  notes: [
+    'In order: deletes the operator DaemonSet and waits for its pods to stop; removes Kive\'s finalizer from every KivePolicy (the policies stay);',
+    'deletes every KiveData and Kive Lease of the namespace. If the pods do not stop in time, nothing else is changed and it exits 1.',
+  ],
+  flags: {
+    kubeconfig: OPERATOR.flags.kubeconfig,
+    namespace: { type: 'string', value: 'NS', fallback: '$POD_NAMESPACE, else kivebpf-system', description: 'the operator\'s namespace (its DaemonSet, KiveData and Leases)' },
+    daemonset: { type: 'string', value: 'NAME', fallback: 'kive-operator', description: 'the operator\'s DaemonSet' },
+    'timeout-ms': ms('how long to wait for the operator\'s pods to stop', '120000'),
+    'log-format': logFormatFlag,
+    ...HELP,
+  },
+} as const satisfies CommandSpec;
+
 /** The commands, in the order help lists them. */
-export const COMMANDS: readonly CommandSpec[] = [RUN, PROBE, CRDS, OPERATOR];
+export const COMMANDS: readonly CommandSpec[] = [RUN, PROBE, CRDS, OPERATOR, CLEANUP];
 
 export const LOG_NOTE = 'Logs go to stderr: text on a terminal, else JSON lines (--log-format); set KIVE_LOG_LEVEL (debug, info, warn, error).';
 

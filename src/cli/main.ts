@@ -94,6 +94,10 @@ async function main(argv: string[]): Promise<number> {
       const { operatorCommand } = await import('./operator.ts');
       return operatorCommand(rest);
     }
+    case 'cleanup': {
+      const { cleanupCommand } = await import('./cleanup.ts');
+      return cleanupCommand(rest);
+    }
     default:
       // A command in flags.ts's table without a case here is a bug, not a user error.
       throw new Error(`command "${command}" has no implementation`);

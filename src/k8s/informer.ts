@@ -24,7 +24,8 @@ import { KiveError } from '../errors.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { realClock, sleep, type Clock, type Timer } from './clock.ts';
 import { defaultLogger, type Logger } from './log.ts';
-import { collectionPath, objectKey, type KubeList, type KubeObject, type ResourceRef } from './resource.ts';
+import { listAll } from './list.ts';
+import { collectionPath, objectKey, type KubeObject, type ResourceRef } from './resource.ts';
 import { errorText, isGone, type KubeClient } from './rest.ts';
 import { Store, type IndexFunc } from './store.ts';
 
@@ -174,25 +175,13 @@ export class Informer<T extends KubeObject> {
 
   /** LISTs every page, then replaces the store and tells handlers what changed. */
   async #list(signal: AbortSignal): Promise<void> {
-    const items: T[] = [];
-    let cont: string | undefined;
-    let rv = '';
-    do {
-      const page = await this.#o.client.request<KubeList<T>>({
-        method: 'GET',
-        path: collectionPath(this.#o.resource, this.#o.namespace),
-        query: {
-          labelSelector: this.#o.labelSelector,
-          fieldSelector: this.#o.fieldSelector,
-          limit: this.#o.pageSize ?? 500,
-          continue: cont,
-        },
-        signal,
-      });
-      items.push(...page.items);
-      cont = page.metadata?.continue || undefined;
-      rv = page.metadata?.resourceVersion ?? rv;
-    } while (cont !== undefined);
+    const { items, resourceVersion: rv } = await listAll<T>(this.#o.client, this.#o.resource, {
+      namespace: this.#o.namespace,
+      labelSelector: this.#o.labelSelector,
+      fieldSelector: this.#o.fieldSelector,
+      pageSize: this.#o.pageSize ?? 500,
+      signal,
+    });
 
     const seen = new Set<string>();
     for (const obj of items) {

@@ -1,10 +1,11 @@
 // The chart's lifecycle on the real cluster, last (registered by user-story.test.ts):
-// 6. `helm upgrade --reuse-values` with a changed value (logFormat text, a new memory
-//    request) rolls the DaemonSet and the new operator pod still alerts; then the
-//    documented uninstall (docs/operator.md: delete the KivePolicies while the operator
-//    runs, then `helm uninstall`) leaves nothing behind: no KivePolicy held by a
-//    finalizer, no KiveData, no Kive Lease, no operator namespace. The user story's pods,
-//    ConfigMap and the sample policy are removed here too.
+// 8. `helm upgrade --reuse-values` with a changed value (logFormat text, a new memory
+//    request) rolls the DaemonSet and the new operator pod still alerts; then a plain
+//    `helm uninstall`, with armed policies in the operator's namespace and in default,
+//    leaves nothing behind: its pre-delete hook (`kive cleanup`) stops the operator and
+//    removes Kive's finalizers, KiveData and Leases, so the namespace deletion finishes
+//    and the team's policy in default stays without the finalizer. The user story's pods
+//    and ConfigMap are removed here too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -12,6 +13,7 @@ import {
   waitAlert, waitArmed,
 } from './helpers.ts';
 import { join } from 'node:path';
+import { POLICY_FINALIZER as FINALIZER } from '../../src/controllers/policy-status.ts';
 
 export function registerHelmTests(): void {
   test('helm upgrade with changed values: the new operator pod alerts', { timeout: 420_000 }, async (t) => {
@@ -43,25 +45,34 @@ export function registerHelmTests(): void {
     assert.ok(logs.split('\n').some((l) => l.length > 0 && !l.startsWith('{')), 'text log lines after logFormat=text');
   });
 
-  test('helm uninstall after deleting the policies: no policy held by a finalizer, no KiveData, no Kive Lease', { timeout: 420_000 }, async () => {
+  test('helm uninstall with policies still there: its pre-delete hook leaves no policy stuck on a finalizer, no KiveData, no Kive Lease', { timeout: 420_000 }, async () => {
     requireCluster();
-    // docs/operator.md "Uninstall": the policies first, while the operator runs.
-    await kubectl(['delete', 'kivepolicies', '--all', '-A', '--wait=true', '--timeout=120s']);
-    assert.deepEqual((await getJson(['get', 'kivepolicies', '-A'])).items, [], 'every KivePolicy is gone (none held by its finalizer)');
-    await until('every KiveData deleted', 60_000, async () => ((await getJson(['get', 'kivedata', '-A'])).items.length === 0 ? true : undefined));
+    // A team's policy in its own namespace, armed: it carries Kive's finalizer and has KiveData.
+    await apply({ ...policy('kive-e2e-tenant', [{ path: '/tenant.txt', create: true, mode: 444, matchAny: [{ pod: 'upgrade-pod' }] }]), metadata: { name: 'kive-e2e-tenant', namespace: 'default' } });
+    await until('kive-e2e-tenant armed', 120_000, async () =>
+      ((await getJson(['-n', 'default', 'get', 'kivepolicy', 'kive-e2e-tenant'])).status?.armedTraps ?? 0) >= 1 ? true : undefined);
+    const withFinalizer = ((await getJson(['get', 'kivepolicies', '-A'])).items as any[]).filter((p) => (p.metadata.finalizers ?? []).includes(FINALIZER));
+    assert.ok(withFinalizer.length >= 2, `policies held by Kive's finalizer before the uninstall: ${withFinalizer.map((p) => p.metadata.name).join(', ')}`);
+
+    // No step before it: the chart's pre-delete hook runs `kive cleanup` (docs/operator.md "Uninstall").
     await helm(['uninstall', 'kive', '--wait', '--timeout', '240s']);
+    // The operator's namespace held policies too: its deletion ends only without finalizers.
     await until(`namespace ${NS} gone`, 180_000, async () =>
       (await kubectl(['get', 'namespace', NS, '--ignore-not-found', '-o', 'name'])).trim() === '' ? true : undefined);
-    assert.deepEqual((await getJson(['get', 'kivepolicies', '-A'])).items, []);
+    const left = (await getJson(['get', 'kivepolicies', '-A'])).items as any[];
+    assert.deepEqual(left.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), ['default/kive-e2e-tenant'], 'the team\'s policy stays (it is theirs)');
+    assert.deepEqual(left[0].metadata.finalizers ?? [], [], 'without Kive\'s finalizer');
     assert.deepEqual((await getJson(['get', 'kivedata', '-A'])).items, []);
     const leases = ((await getJson(['get', 'leases', '-A'])).items as any[]).map((l) => `${l.metadata.namespace}/${l.metadata.name}`);
     // The node's own Lease (kube-node-lease/kive-e2e-node) is the kubelet's, not Kive's.
     assert.deepEqual(leases.filter((n) => n.startsWith(`${NS}/`) || /\/kive-(loader-|pod-controller)/.test(n)), [], `no Kive Lease left (leases: ${leases.join(', ')})`);
     assert.equal((await helm(['list', '-A', '-q'])).trim(), '', 'no release left');
-    for (const kind of ['daemonset', 'clusterrole', 'clusterrolebinding']) {
-      const left = ((await getJson(['get', kind, '-A'])).items as any[]).map((o) => o.metadata.name).filter((n: string) => /kive/.test(n));
-      assert.deepEqual(left, [], `no ${kind} of Kive left`);
+    for (const kind of ['daemonset', 'job', 'serviceaccount', 'clusterrole', 'clusterrolebinding', 'role', 'rolebinding']) {
+      const names = ((await getJson(['get', kind, '-A'])).items as any[]).map((o) => o.metadata.name).filter((n: string) => /kive/.test(n));
+      assert.deepEqual(names, [], `no ${kind} of Kive (or of its hook) left`);
     }
+    // Without Kive's finalizer the policy goes at once when deleted.
+    await kubectl(['-n', 'default', 'delete', 'kivepolicy', 'kive-e2e-tenant', '--wait=true', '--timeout=30s']);
     // What the tests made in default.
     await deletePods('nginx-pod', 'kive-e2e-receiver', 'upgrade-pod');
     await kubectl(['-n', 'default', 'delete', 'configmap', 'kive-e2e-receiver', '--ignore-not-found']);

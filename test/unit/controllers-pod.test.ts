@@ -186,91 +186,68 @@ test('policy status: while KiveData keep coming, the status is written at most o
   assert.deepEqual(writes, [1, 5], 'the interval over: the latest count');
 });
 
-test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData after the grace, a renewing one never', async () => {
+/** A kernel GC with a grace of 1 s over CACHES; `at(ms)` runs it at that time, `done` records every write. */
+function kernelGc(caches: Parameters<typeof createKernelGcReconciler>[0]['caches']) {
   let now = 0;
-  const all = [kd('a', { kernelId: 'alive' }), kd('b', { kernelId: 'dead' })];
-  const deleted: string[] = [];
-  let aliveRv = 1;
+  const done: string[] = [];
   const reconcile = createKernelGcReconciler({
-    caches: { allKiveData: () => all.filter((d) => !deleted.includes(d.metadata.name)), allPolicies: () => [], loaderLeases: () => new Map([['alive', String(aliveRv)]]) },
-    deleteKiveData: async (_ns, name) => void deleted.push(name),
-    removeNodeReport: async () => assert.fail('no reports here'),
-    deleteLoaderLease: async (kernel, rv) => void deleted.push(`lease ${kernel}@${rv}`),
+    caches,
+    deleteKiveData: async (_ns, name) => void done.push(name),
+    removeNodeReport: async (p, r) => void done.push(`${p.metadata.name}:${r.node}`),
+    deleteLoaderLease: async (kernel, rv) => void done.push(`lease ${kernel}@${rv}`),
     log,
     now: () => now,
     kernelGraceMs: 1000,
   });
-  assert.deepEqual(await reconcile(KERNELS, signal), { requeueAfterMs: 1000 }, 'comes back within the grace');
-  now = 600;
+  return { done, at: (ms: number) => ((now = ms), reconcile(KERNELS, signal)) };
+}
+
+test('kernel GC: a kernel whose loader Lease stops changing loses its KiveData after the grace, a renewing one never', async () => {
+  const all = [kd('a', { kernelId: 'alive' }), kd('b', { kernelId: 'dead' })];
+  let aliveRv = 1;
+  const gc = kernelGc({ allKiveData: () => all.filter((d) => !gc.done.includes(d.metadata.name)), allPolicies: () => [], loaderLeases: () => new Map([['alive', String(aliveRv)]]) });
+  assert.deepEqual(await gc.at(0), { requeueAfterMs: 1000 }, 'comes back within the grace');
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, [], 'within the grace period nothing is collected');
-  now = 1200;
+  await gc.at(600);
+  assert.deepEqual(gc.done, [], 'within the grace period nothing is collected');
   aliveRv++; // the live kernel's loader keeps renewing
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, ['b'], 'only the kernel whose lease stopped changing');
-  now = 5000;
+  await gc.at(1200);
+  assert.deepEqual(gc.done, ['b'], 'only the kernel whose lease stopped changing');
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, ['b'], 'renewed again: however long since the start, it lives');
-  now = 6100;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, ['b', 'a', 'lease alive@4'], 'then silent for longer than the grace: collected, its Lease last, at the version last seen');
+  await gc.at(5000);
+  assert.deepEqual(gc.done, ['b'], 'renewed again: however long since the start, it lives');
+  await gc.at(6100);
+  assert.deepEqual(gc.done, ['b', 'a', 'lease alive@4'], 'then silent for longer than the grace: collected, its Lease last, at the version last seen');
 });
 
 test('kernel GC: the node reports of a kernel that stopped are removed from every policy, a live node\'s stay', async () => {
-  let now = 0;
   let aliveRv = 1;
   const gone: NodeReport = { node: 'n-gone', kernelId: 'dead', matchedContainers: 1, armedTraps: 1 };
   const live: NodeReport = { node: 'n-live', kernelId: 'alive', matchedContainers: 1, armedTraps: 1 };
   const policies = [policy({ name: 'p1' }, { nodes: [live, gone] }), policy({ name: 'p2' }, { nodes: [gone] }), policy({ name: 'p3' })];
-  const removed: string[] = [];
-  const reconcile = createKernelGcReconciler({
-    // No KiveData at all: a node that reported only problems or pending containers.
-    caches: { allKiveData: () => [], allPolicies: () => policies, loaderLeases: () => new Map([['alive', String(aliveRv)], ['dead', '7']]) },
-    deleteKiveData: async () => assert.fail('no KiveData here'),
-    removeNodeReport: async (p, r) => void removed.push(`${p.metadata.name}:${r.node}`),
-    deleteLoaderLease: async (kernel, rv) => void removed.push(`lease ${kernel}@${rv}`),
-    log,
-    now: () => now,
-    kernelGraceMs: 1000,
-  });
-  await reconcile(KERNELS, signal);
-  now = 900;
+  // No KiveData at all: a node that reported only problems or pending containers.
+  const gc = kernelGc({ allKiveData: () => [], allPolicies: () => policies, loaderLeases: () => new Map([['alive', String(aliveRv)], ['dead', '7']]) });
+  await gc.at(0);
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(removed, [], 'within the grace');
-  now = 1100;
+  await gc.at(900);
+  assert.deepEqual(gc.done, [], 'within the grace');
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(removed, ['p1:n-gone', 'p2:n-gone', 'lease dead@7']);
+  await gc.at(1100);
+  assert.deepEqual(gc.done, ['p1:n-gone', 'p2:n-gone', 'lease dead@7']);
 });
 
 test('kernel GC: a loader Lease nothing else names (a node that rebooted with no traps) is deleted after the grace; a renewing one stays', async () => {
-  let now = 0;
   let aliveRv = 1;
-  const deleted: string[] = [];
-  const leases = () => new Map([['alive', String(aliveRv)], ['dead', '9']].filter(([k]) => !deleted.includes(`lease ${k}@9`)) as Array<[string, string]>);
-  const reconcile = createKernelGcReconciler({
-    caches: { allKiveData: () => [], allPolicies: () => [], loaderLeases: leases },
-    deleteKiveData: async () => assert.fail('no KiveData here'),
-    removeNodeReport: async () => assert.fail('no reports here'),
-    deleteLoaderLease: async (kernel, rv) => void deleted.push(`lease ${kernel}@${rv}`),
-    log,
-    now: () => now,
-    kernelGraceMs: 1000,
-  });
-  await reconcile(KERNELS, signal);
-  now = 900;
+  const leases = () => new Map([['alive', String(aliveRv)], ['dead', '9']].filter(([k]) => !gc.done.includes(`lease ${k}@9`)) as Array<[string, string]>);
+  const gc = kernelGc({ allKiveData: () => [], allPolicies: () => [], loaderLeases: leases });
+  await gc.at(0);
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, [], 'within the grace');
-  now = 1100;
+  await gc.at(900);
+  assert.deepEqual(gc.done, [], 'within the grace');
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, ['lease dead@9'], 'only the silent one, with the version it was seen at');
-  now = 5000;
+  await gc.at(1100);
+  assert.deepEqual(gc.done, ['lease dead@9'], 'only the silent one, with the version it was seen at');
   aliveRv++;
-  await reconcile(KERNELS, signal);
-  assert.deepEqual(deleted, ['lease dead@9'], 'once: it is gone from the cache');
+  await gc.at(5000);
+  assert.deepEqual(gc.done, ['lease dead@9'], 'once: it is gone from the cache');
 });

@@ -1,0 +1,26 @@
+// `kive cleanup`: src/operator/cleanup.ts with a kubeconfig (kube.ts) and the flags of
+// flags.ts CLEANUP. The Helm chart's pre-delete hook Job runs it in the operator's image.
+
+import { KiveError } from '../errors.ts';
+import { KubeClient } from '../k8s/rest.ts';
+import { createLogger, parseLogFormat } from '../log.ts';
+import { cleanupCluster } from '../operator/cleanup.ts';
+import { CLEANUP, parseCommand } from './flags.ts';
+import { loadKubeConfig } from './kube.ts';
+
+export async function cleanupCommand(args: string[]): Promise<number> {
+  const values = parseCommand(CLEANUP, args);
+  const timeout = values['timeout-ms'] ?? '120000';
+  const timeoutMs = Number(timeout);
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new KiveError('KIVE_USAGE', `--timeout-ms must be a positive integer (milliseconds), got "${timeout}"`);
+  const log = createLogger(undefined, parseLogFormat(values['log-format']));
+  const kc = loadKubeConfig(values.kubeconfig !== undefined ? { flag: values.kubeconfig } : {});
+  await cleanupCluster({
+    client: new KubeClient(kc),
+    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'kivebpf-system',
+    daemonSet: values.daemonset ?? 'kive-operator',
+    timeoutMs,
+    log,
+  });
+  return 0;
+}
