@@ -105,8 +105,8 @@ export class Informer<T extends KubeObject> {
 
   /** Ends the loop, closes the watch and cancels the resync timer. Idempotent. */
   async stop(): Promise<void> {
-    this.#stop.abort();
     this.#watch?.abort();
+    this.#stop.abort();
     this.#resyncTimer?.cancel();
     for (const w of this.#syncWaiters.splice(0)) w.reject(new KiveError('KIVE_CLOSED', 'informer: stopped before the first sync'));
     await this.#loop;
@@ -222,8 +222,14 @@ export class Informer<T extends KubeObject> {
       let ctrl: AbortController | undefined;
       let finished = false;
       // stop() must not wait for a request the server has not answered yet (the Watch
-      // class hands out its AbortController only once response headers arrived).
-      const onStop = (): void => finish(null);
+      // class hands out its AbortController only once response headers arrived), and a
+      // request it has answered is aborted here: finish() forgets #watch, so stop() would
+      // not reach it, and the open request would keep the process alive until the server
+      // ends the watch (timeoutSeconds, up to 25 s).
+      const onStop = (): void => {
+        ctrl?.abort();
+        finish(null);
+      };
       this.#stop.signal.addEventListener('abort', onStop, { once: true });
       const finish = (err: unknown): void => {
         if (finished) return;

@@ -18,7 +18,8 @@ export interface OperatorProcess {
   /** Resolves with the first alert (already seen or future) that `pred` accepts. Timeouts are for a quiet machine and grow with its load. */
   waitForAlert(pred: (a: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
   waitForLog(pred: (l: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
-  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Sends `signal` (unless it already exited); resolves with its exit code (null: killed by a signal). */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 function waiter<T>(list: T[], subscribers: Set<() => void>, pred: (x: T) => boolean, quietTimeoutMs: number, what: string, tail: () => string): Promise<T> {
@@ -83,6 +84,7 @@ export function startOperator(identity: string, args: string[]): OperatorProcess
     kill: async (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
+      return child.exitCode;
     },
   };
 }
