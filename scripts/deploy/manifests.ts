@@ -206,7 +206,8 @@ export function cleanupHook(v: Values): Obj[] {
                 args: ['cleanup', `--log-format=${v.logFormat}`, `--timeout-ms=${(v.terminationGracePeriodSeconds + 60) * 1000}`],
                 env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-                resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+                // Measured: 175 MiB peak RSS removing 300 finalizers (docs/performance.md).
+                resources: { requests: { cpu: '10m', memory: '192Mi' }, limits: { memory: '512Mi' } },
               },
             ],
           },
