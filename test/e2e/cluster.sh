@@ -2,8 +2,10 @@
 # A real single-node Kubernetes cluster on this machine, for end-to-end tests (`make e2e-up`,
 # `make e2e-down`). Needs root. Everything it makes is under DIR (default .cluster/e2e),
 # /run/kive-e2e (the containerd socket and state, which the operator's chart mounts), the
-# cgroup hierarchies (/kubepods), one bridge (kive-e2e0) with its veths, and one iptables
-# chain (KIVE-E2E). `stop` removes all of it and is idempotent.
+# cgroup hierarchies (/kubepods), one bridge (kive-e2e0) with its veths, and the iptables
+# chains KIVE-E2E (nat: the Service address; filter, also ip6tables: kube-apiserver and the
+# kubelet reachable only from this machine and the pods). `stop` removes all of it and is
+# idempotent.
 #
 #   cluster.sh start [DIR]   etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 #                            a private containerd (CRI, cgroupfs, CNI bridge 192.168.0.0/24),
@@ -100,12 +102,20 @@ stop() {
     for v in $(ip -o link show master "$bridge" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do ip link delete "$v" 2>/dev/null || true; done
     ip link delete "$bridge" 2>/dev/null || true
   fi
-  # The DNAT of the kubernetes Service address, and the chains the kubelet makes.
+  # The DNAT of the kubernetes Service address, the filter of the ports listening on all
+  # addresses, and the chains the kubelet makes.
   if iptables -t nat -S "$chain" >/dev/null 2>&1; then
     iptables -t nat -D PREROUTING -j "$chain" 2>/dev/null || true
     iptables -t nat -D OUTPUT -j "$chain" 2>/dev/null || true
     iptables -t nat -F "$chain"; iptables -t nat -X "$chain"
   fi
+  local ipt
+  for ipt in iptables ip6tables; do
+    if "$ipt" -S "$chain" >/dev/null 2>&1; then
+      while "$ipt" -D INPUT -j "$chain" 2>/dev/null; do :; done
+      "$ipt" -F "$chain"; "$ipt" -X "$chain"
+    fi
+  done
   local t ch
   for t in filter nat mangle; do
     for ch in KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-FIREWALL KUBE-MARK-DROP KUBE-MARK-MASQ KUBE-POSTROUTING; do
@@ -163,7 +173,7 @@ bins=${KIVE_K8S_BIN_DIR:-$("$repo/test/cluster/build-bins.sh" --print-dir)}
 for b in etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet; do
   [[ -x $bins/$b ]] || die "$bins/$b is missing; build it with 'make cluster-bins-all'"
 done
-for b in containerd ctr containerd-shim-runc-v2 runc gcc iptables ip openssl curl; do
+for b in containerd ctr containerd-shim-runc-v2 runc gcc iptables ip6tables ip openssl curl; do
   command -v "$b" >/dev/null || die "$b is not installed (apt-get install containerd runc gcc iptables iproute2 openssl curl)"
 done
 [[ -x /usr/bin/busybox ]] || die "/usr/bin/busybox is missing (apt-get install busybox-static)"
@@ -324,6 +334,17 @@ iptables -t nat -N "$chain"
 iptables -t nat -A "$chain" -d 10.0.0.1/32 -p tcp --dport 443 -j DNAT --to-destination "192.168.0.1:$api_port"
 iptables -t nat -A PREROUTING -j "$chain"
 iptables -t nat -A OUTPUT -j "$chain"
+
+# --- kube-apiserver and the kubelet listen on all addresses (pods reach them through the
+# bridge; apiserver has one --bind-address, and 127.0.0.1 is what the kubeconfig names):
+# only this machine (lo) and the pod bridge may connect, nothing from outside.
+for ipt in iptables ip6tables; do
+  "$ipt" -N "$chain"
+  "$ipt" -A "$chain" -i lo -j RETURN
+  "$ipt" -A "$chain" -i "$bridge" -j RETURN
+  "$ipt" -A "$chain" -p tcp -m multiport --dports "$api_port,10250" -j DROP
+  "$ipt" -I INPUT -j "$chain"
+done
 
 # --- kubelet.
 mkdir -p "$dir/kubelet"

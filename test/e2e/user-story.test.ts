@@ -11,6 +11,7 @@
 //    changing the sample, so a second policy on nginx-pod posts its alerts to a receiver
 //    running as a pod of the cluster (Node.js of the Kive image, a one-file server from a
 //    ConfigMap), and the test reads the POST there.
+// The cluster's ports closed to the outside (e2e-network.ts).
 // 2-4. Matching and pod deletion (e2e-matching.ts); 5. operator restart (e2e-restart.ts);
 // a Secret volume updated (e2e-secret.ts); 7. the node's kernel id changes (e2e-kernel.ts);
 // 6. helm upgrade and uninstall (e2e-helm.ts), last.
@@ -25,6 +26,7 @@ import { test } from 'node:test';
 import { registerHelmTests } from './e2e-helm.ts';
 import { registerKernelTests } from './e2e-kernel.ts';
 import { registerMatchingTests } from './e2e-matching.ts';
+import { registerNetworkTests } from './e2e-network.ts';
 import { registerRestartTests } from './e2e-restart.ts';
 import { registerSecretTests } from './e2e-secret.ts';
 import {
@@ -156,6 +158,7 @@ test('user story: a trap in nginx-pod alerts with pod, container, node and proce
   assert.ok(onStdout, 'the callback alert is also on the operator\'s stdout');
 });
 
+registerNetworkTests();
 registerMatchingTests();
 registerRestartTests();
 registerSecretTests();
