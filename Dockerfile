@@ -1,6 +1,7 @@
 # The Kive operator image for those who build with Docker: the same layout as `make image`
 # (scripts/build-image.sh, which builds it here without any Docker daemon; this file is
-# not built by the tests). It packages what `make build` made, so run that first, on a
+# not built by the tests, which have no registry to pull debian:bookworm from; its image
+# config is checked against the script's by test/unit/deploy-files.test.ts). It packages what `make build` made, so run that first, on a
 # Linux x86-64 machine with BTF: docker build -t kive:$(node -p 'require("./package.json").version') .
 #
 # Stage 1 runs the same script that `make image` runs, in its --rootfs mode: Debian's

@@ -72,3 +72,18 @@ test('docs/operator.md explains every capability the DaemonSet adds', () => {
   const doc = readFileSync(new URL('docs/operator.md', root), 'utf8');
   for (const c of CAPABILITIES) assert.ok(new RegExp(`CAP_${c.name}\\b`).test(doc), `docs/operator.md names CAP_${c.name}`);
 });
+
+test('the Dockerfile\'s image config is scripts/build-image.sh\'s (entrypoint, cmd, working dir, PATH, labels)', () => {
+  const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
+  const script = readFileSync(new URL('scripts/build-image.sh', root), 'utf8').replace(/\\\n\s*/g, ' ');
+  const umoci = /umoci config [^\n]*/.exec(script)?.[0] ?? '';
+  const opts = (name: string) => [...umoci.matchAll(new RegExp(`--config\\.${name} ("[^"]*"|\\S+)`, 'g'))].map((m) => m[1]!.replace(/^"|"$/g, ''));
+  const last = (instr: string) => [...dockerfile.matchAll(new RegExp(`^${instr} (.*)$`, 'gm'))].map((m) => m[1]!).pop() ?? '';
+  assert.deepEqual(JSON.parse(last('ENTRYPOINT')), opts('entrypoint'));
+  assert.deepEqual(JSON.parse(last('CMD')), opts('cmd'));
+  assert.equal(last('WORKDIR'), opts('workingdir')[0]);
+  assert.deepEqual([`PATH=${last('ENV').replace(/^PATH=/, '')}`], opts('env'));
+  // The version label is the one build-image.sh alone sets: docker build has no package.json to read it from.
+  const labels = opts('label').filter((l) => !l.startsWith('org.opencontainers.image.version='));
+  assert.deepEqual(last('LABEL').split(' ').sort(), labels.sort());
+});
