@@ -92,8 +92,22 @@ test('helm template renders exactly what scripts/deploy/manifests.ts does, for e
   }
 });
 
-test('an unknown criSocket fails the render with the accepted values', async () => {
-  await assert.rejects(helmTemplate({ criSocket: 'docker' }), /criSocket: auto, containerd, k3s, crio or an absolute path, got "docker"/);
+test('values the chart cannot run with fail `helm template` (and install, upgrade) with one line naming the value', async () => {
+  // values.schema.json, generated from scripts/deploy/ (schema.ts).
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ criSocket: 'docker' }, /at '\/criSocket': '[^']*' does not match pattern/],
+    [{ backend: 'fenty' }, /at '\/backend': value must be one of 'auto', 'fentry', 'kprobe', 'tracepoint'/],
+    [{ logFormat: 'jsno' }, /at '\/logFormat': value must be one of 'auto', 'json', 'text'/],
+    [{ metricsPort: 70000 }, /at '\/metricsPort': maximum: got 70,000, want 65,535/],
+    [{ kernelGraceSeconds: 0 }, /at '\/kernelGraceSeconds': minimum: got 0, want 1/],
+    [{ criSockett: '/run/x.sock' }, /additional properties 'criSockett' not allowed/],
+    [{ image: { pullPolicy: 'Sometimes' } }, /at '\/image\/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'/],
+    [{ extraArgs: ['max-traps=5'] }, /at '\/extraArgs\/0': '[^']*' does not match pattern '\^--'/],
+    [{ namespace: { name: 'Kive_System' } }, /at '\/namespace\/name'/],
+  ];
+  for (const [values, message] of cases) await assert.rejects(helmTemplate(values as Partial<Values>), message, JSON.stringify(values));
+  // Without the schema (helm --skip-schema-validation), the template's own check still names the accepted values.
+  await assert.rejects(helmTemplate({ criSocket: 'docker' }, ['--skip-schema-validation']), /criSocket: auto, containerd, k3s, crio or an absolute path, got "docker"/);
 });
 
 test('the kustomize base is the chart\'s default render, CRDs included', async () => {
