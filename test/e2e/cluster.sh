@@ -97,6 +97,9 @@ stop() {
     if [[ -f $dir/netns-before ]] && grep -qx "$ns" "$dir/netns-before"; then continue; fi
     ip netns delete "$ns" 2>/dev/null || true
   done
+  # The "outside" of test/e2e/e2e-network.ts, if a run died before removing it.
+  ip link delete kive-e2e-out0 2>/dev/null || true
+  ip netns delete kive-e2e-outside 2>/dev/null || true
   if ip link show "$bridge" >/dev/null 2>&1; then
     local v
     for v in $(ip -o link show master "$bridge" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do ip link delete "$v" 2>/dev/null || true; done
