@@ -106,6 +106,12 @@ function daemonSet(v: Values): Obj {
     metadata: { name: 'kive-operator', namespace: ns, labels: LABELS },
     spec: {
       selector: { matchLabels: LABELS },
+      // An upgrade starts the new pod before the old one stops: the new one syncs its
+      // caches while the old keeps the program attached, then takes the loader Lease the old
+      // releases on SIGTERM (two operators on one kernel: one loader). The default
+      // (maxUnavailable 1) left the node unwatched from the old pod's stop until the new
+      // pod had started, synced and attached.
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
         metadata: { labels: LABELS },
         spec: {

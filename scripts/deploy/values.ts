@@ -48,7 +48,7 @@ export interface Values {
   logFormat: string;
   /** An existing Secret holding the callback signing key and/or CA bundle (docs/alerts.md). */
   callbackSecret: { name: string; secretKey: string; caKey: string };
-  /** Run privileged instead of with CAPABILITIES (kernels before 5.8, or no tracefs mounted on the node). */
+  /** Run privileged instead of with CAPABILITIES (kernels 5.8-5.10, or no tracefs mounted on the node). */
   privileged: boolean;
   terminationGracePeriodSeconds: number;
   /** --kernel-grace-ms, in seconds: how long a stopped kernel's KiveData, reports and Lease stay. */
@@ -94,7 +94,7 @@ export const VALUE_DOCS: Readonly<Record<keyof Values, string>> = {
   metricsPort: 'Port of /metrics, /healthz and /readyz (--metrics-address).',
   logFormat: 'Log format on stderr (--log-format): json, text or auto.',
   callbackSecret: 'An existing Secret (in the operator namespace) with the callback HMAC key (secretKey) and/or a CA bundle for https callbacks (caKey); empty name: none. docs/alerts.md.',
-  privileged: 'Run privileged instead of with the least capabilities (docs/operator.md "Capabilities"): kernels older than 5.8, or nodes where tracefs is not mounted.',
+  privileged: 'Run privileged instead of with the least capabilities (docs/operator.md "Capabilities"): kernels 5.8-5.10 (BPF memory under RLIMIT_MEMLOCK), or nodes where tracefs is not mounted. Kive needs Linux 5.8 or later.',
   terminationGracePeriodSeconds: 'Covers the operator\'s 20 s shutdown bound.',
   kernelGraceSeconds: 'How long a kernel whose loader Lease stopped renewing (the node rebooted, left the cluster or lost Kive) keeps its KiveData, node reports and Lease before the pod controller deletes them (--kernel-grace-ms).',
   extraArgs: 'More `kive operator` flags, appended to the chart\'s, e.g. ["--max-traps=131072"] (docs/cli.md).',

@@ -112,7 +112,7 @@ export const OPERATOR = {
     'kernel-id': { type: 'string', value: 'ID', fallback: '/proc/sys/kernel/random/boot_id', description: 'id of the running kernel, which names its loader Lease and KiveData' },
     backend: backendFlag,
     'max-traps': maxTrapsFlag,
-    'cri-socket': { type: 'string', value: 'PATH', fallback: 'the first of containerd\'s and CRI-O\'s that exists', description: 'container runtime (CRI) socket' },
+    'cri-socket': { type: 'string', value: 'PATH', fallback: 'the first that exists of containerd\'s, k3s\'s and CRI-O\'s', description: 'container runtime (CRI) socket' },
     'proc-root': { type: 'string', value: 'DIR', fallback: '/proc', description: 'where the host\'s /proc is mounted' },
     'cgroup-root': cgroupRootFlag,
     'disable-discover': { type: 'boolean', description: 'do not run the discover controller (every node)' },
@@ -156,8 +156,8 @@ export const COMMANDS: readonly CommandSpec[] = [RUN, PROBE, CRDS, OPERATOR, CLE
 export const LOG_NOTE = 'Logs go to stderr: text on a terminal, else JSON lines (--log-format); set KIVE_LOG_LEVEL (debug, info, warn, error).';
 
 export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
-  [0, 'success (for run and operator: stopped by SIGINT/SIGTERM)'],
-  [1, 'a runtime failure, e.g. no eBPF backend works on this kernel'],
+  [0, 'success (for run and operator: stopped by SIGINT/SIGTERM, the shutdown finished within its bound)'],
+  [1, 'a runtime failure, e.g. no eBPF backend works on this kernel, or a shutdown cut short by its bound'],
   [2, 'bad usage or configuration: unknown flag, invalid policy, missing kubeconfig, absent namespace, no permission'],
   [70, 'a bug in Kive (the stack trace follows)'],
 ];

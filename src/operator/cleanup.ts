@@ -87,6 +87,17 @@ export async function cleanupCluster(opts: CleanupOptions): Promise<CleanupRepor
     await sleep(clock, 1_000);
   }
 
+  const kiveData = (await listAll<KiveData>(client, KIVE_DATA, { namespace })).items;
+  const leases = (await listAll<KubeObject>(client, LEASES, { namespace })).items
+    .map((l) => l.metadata?.name ?? '')
+    .filter((name) => name === POD_CONTROLLER || kernelIdOfLease(name) !== undefined);
+  if (!daemonSetDeleted && kiveData.length === 0 && leases.length === 0) {
+    // A second run, or the operator's namespace already gone: its policies may still hold
+    // the finalizer. Or a wrong --namespace: then an operator running elsewhere puts the
+    // finalizers back at its next reconcile. Said, not guessed.
+    log.warn({ namespace, daemonSet: opts.daemonSet }, 'no DaemonSet, KiveData or Kive Lease in this namespace; removing the finalizers anyway (if an operator runs in another namespace, pass its --namespace)');
+  }
+
   // 2. The policies stay; only Kive's finalizer goes. Each is re-read on a conflict.
   let finalizersRemoved = 0;
   const { items: policies } = await listAll<KivePolicy>(client, KIVE_POLICIES);
@@ -109,13 +120,11 @@ export async function cleanupCluster(opts: CleanupOptions): Promise<CleanupRepor
 
   // 3. What only the operator's namespace holds.
   let kiveDataDeleted = 0;
-  for (const d of (await listAll<KiveData>(client, KIVE_DATA, { namespace })).items) {
+  for (const d of kiveData) {
     if (await deleteIfThere(client, KIVE_DATA, namespace, d.metadata.name)) kiveDataDeleted++;
   }
   let leasesDeleted = 0;
-  for (const l of (await listAll<KubeObject>(client, LEASES, { namespace })).items) {
-    const name = l.metadata?.name ?? '';
-    if (name !== POD_CONTROLLER && kernelIdOfLease(name) === undefined) continue; // not Kive's
+  for (const name of leases) {
     if (await deleteIfThere(client, LEASES, namespace, name)) leasesDeleted++;
   }
 

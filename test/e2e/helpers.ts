@@ -134,6 +134,19 @@ export async function operatorAlerts(pod?: string): Promise<any[]> {
   return out;
 }
 
+/** The alerts of POLICY the story's callback receiver pod (kive-e2e-receiver) was POSTed, in order. */
+export async function receiverAlerts(policyName: string): Promise<any[]> {
+  const out: any[] = [];
+  for (const line of (await kubectl(['-n', 'default', 'logs', 'kive-e2e-receiver'])).split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const r = JSON.parse(line);
+    if (r.method !== 'POST') continue;
+    const a = JSON.parse(r.body);
+    if (a['kive-policy-name'] === policyName) out.push(a);
+  }
+  return out;
+}
+
 /** Waits for an alert of POLICY matching PRED on the operator's stdout, running ACCESS before each look when given. */
 export function waitAlert(what: string, policyName: string, pred: (a: any) => boolean, access?: () => Promise<unknown>, limitMs = 60_000): Promise<any> {
   return until(what, limitMs, async () => {

@@ -8,8 +8,11 @@
 // driven by hand (test/e2e/e2e-helm.ts runs the real hook on a real cluster).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
 import { kiveDataCrd, kivePolicyCrd } from '../../src/api/v1/crds.ts';
 import { POLICY_FINALIZER } from '../../src/controllers/policy-status.ts';
 import { KubeClient } from '../../src/k8s/rest.ts';
@@ -119,4 +122,19 @@ test('once the operator pods are gone: no Kive finalizer, KiveData or Lease is l
 
   const again = await cleanup();
   assert.equal(again.code, 0, `a second run finds nothing to do: ${again.stderr}`);
+  assert.match(again.stderr, /no DaemonSet, KiveData or Kive Lease in this namespace; removing the finalizers anyway/, 'and says it found no operator there');
+});
+
+test('credentials without the cleanup\'s permissions: one line naming what was refused, exit 2', async () => {
+  const kc = parse(readFileSync(cp.kubeconfigPath, 'utf8')) as { users: Array<{ user: Record<string, unknown> }> };
+  for (const u of kc.users) u.user = { ...u.user, as: 'kive-test-nobody' };
+  const nobody = join(dirname(cp.kubeconfigPath), 'kubeconfig-nobody');
+  writeFileSync(nobody, stringify(kc));
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(KIVE, ['cleanup', '--kubeconfig', nobody, '--namespace', NS], { timeout: 60_000 }, (err, _out, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stderr }));
+  });
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('{'));
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^kive: DELETE .*daemonsets\/kive-operator.* forbidden.*kive-test-nobody.*needs the rules of the chart's kive-cleanup Role/);
 });
