@@ -9,8 +9,8 @@ import { CRI_SOCKETS, VALUE_DOCS, type Values } from './values.ts';
 
 type Schema = Record<string, unknown>;
 const str: Schema = { type: 'string' };
-const obj = (properties: Record<string, Schema>, required = Object.keys(properties)): Schema =>
-  ({ type: 'object', additionalProperties: false, required, properties });
+const obj = (properties: Record<string, Schema>): Schema =>
+  ({ type: 'object', additionalProperties: false, required: Object.keys(properties), properties });
 const int = (minimum: number, maximum?: number): Schema => ({ type: 'integer', minimum, ...(maximum !== undefined ? { maximum } : {}) });
 
 const PROPERTIES: Record<keyof Values, Schema> = {

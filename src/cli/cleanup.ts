@@ -5,14 +5,12 @@ import { KiveError } from '../errors.ts';
 import { ApiError, KubeClient } from '../k8s/rest.ts';
 import { createLogger, parseLogFormat } from '../log.ts';
 import { cleanupCluster } from '../operator/cleanup.ts';
-import { CLEANUP, parseCommand } from './flags.ts';
+import { CLEANUP, milliseconds, parseCommand } from './flags.ts';
 import { loadKubeConfig } from './kube.ts';
 
 export async function cleanupCommand(args: string[]): Promise<number> {
   const values = parseCommand(CLEANUP, args);
-  const timeout = values['timeout-ms'] ?? '120000';
-  const timeoutMs = Number(timeout);
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new KiveError('KIVE_USAGE', `--timeout-ms must be a positive integer (milliseconds), got "${timeout}"`);
+  const timeoutMs = milliseconds('timeout-ms', values['timeout-ms']) ?? 120_000;
   const log = createLogger(undefined, parseLogFormat(values['log-format']));
   const kc = loadKubeConfig(values.kubeconfig !== undefined ? { flag: values.kubeconfig } : {});
   try {

@@ -4,6 +4,7 @@
 // nor the Kubernetes client.
 
 import { parseArgs } from 'node:util';
+import { KiveError } from '../errors.ts';
 import { BACKEND_CHOICES } from '../kernel/backends/index.ts';
 
 export interface FlagSpec {
@@ -166,6 +167,17 @@ export const EXIT_CODES: ReadonlyArray<readonly [number, string]> = [
 export function parseCommand<F extends Record<string, FlagSpec>>(cmd: CommandSpec<F>, args: string[]) {
   return parseArgs({ args, options: cmd.flags, strict: true, allowPositionals: false }).values;
 }
+
+/** Flag `name`'s value as a positive integer; undefined when absent. Throws KIVE_USAGE naming the flag. */
+export function positiveInt(name: string, value: string | undefined, unit = ''): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new KiveError('KIVE_USAGE', `--${name} must be a positive integer${unit}, got "${value}"`);
+  return n;
+}
+
+/** positiveInt for the flags given in milliseconds. */
+export const milliseconds = (name: string, value: string | undefined): number | undefined => positiveInt(name, value, ' (milliseconds)');
 
 function flagUsage(name: string, f: FlagSpec): string {
   const short = f.short ? `-${f.short}, ` : '';

@@ -5,18 +5,11 @@
 import { isKiveError, KiveError, VerifierError } from '../errors.ts';
 import { parseBackendChoice } from '../kernel/backends/index.ts';
 import { createLogger, parseLogFormat } from '../log.ts';
-import { COMMANDS, commandHelp, CRDS, mainHelp, parseCommand, PROBE, RUN, type CommandSpec } from './flags.ts';
+import { COMMANDS, commandHelp, CRDS, mainHelp, parseCommand, positiveInt, PROBE, RUN, type CommandSpec } from './flags.ts';
 import { kiveVersion } from './version.ts';
 
 function usage(message: string): KiveError {
   return new KiveError('KIVE_USAGE', message);
-}
-
-function positiveInt(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw usage(`--${name} must be a positive integer, got "${value}"`);
-  return n;
 }
 
 /** True when the arguments ask for help (before any `--`, which ends the flags). */

@@ -14,7 +14,7 @@ import { runOperator } from '../operator/operator.ts';
 import { checkSpoolDir } from '../alerts/spool.ts';
 import { readCallbackFiles } from './callback-files.ts';
 import { readKernelId } from '../runtime/kernel-id.ts';
-import { OPERATOR, parseCommand } from './flags.ts';
+import { milliseconds as ms, OPERATOR, parseCommand, positiveInt } from './flags.ts';
 import { checkNamespace, loadKubeConfig } from './kube.ts';
 
 /**
@@ -28,14 +28,6 @@ export const DEFAULT_METRICS_ADDRESS = ':9090';
 
 /** deploy/operator.yaml mounts the node's /var/lib/kive here (hostPath). */
 export const DEFAULT_SPOOL_DIR = '/var/lib/kive/spool';
-
-function positiveInt(name: string, v: string | undefined, unit = ''): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new KiveError('KIVE_USAGE', `--${name} must be a positive integer${unit}, got "${v}"`);
-  return n;
-}
-const ms = (name: string, v: string | undefined) => positiveInt(name, v, ' (milliseconds)');
 
 export async function operatorCommand(args: string[]): Promise<number> {
   const values = parseCommand(OPERATOR, args);

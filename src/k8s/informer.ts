@@ -71,7 +71,6 @@ export class Informer<T extends KubeObject> {
   readonly #stop = new AbortController();
   readonly #syncWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   #loop: Promise<void> | undefined;
-  #watch: AbortController | undefined;
   #resyncTimer: Timer | undefined;
   #rv = '';
   #synced = false;
@@ -105,8 +104,7 @@ export class Informer<T extends KubeObject> {
 
   /** Ends the loop, closes the watch and cancels the resync timer. Idempotent. */
   async stop(): Promise<void> {
-    this.#watch?.abort();
-    this.#stop.abort();
+    this.#stop.abort(); // aborts the open watch request too (#watchOnce)
     this.#resyncTimer?.cancel();
     for (const w of this.#syncWaiters.splice(0)) w.reject(new KiveError('KIVE_CLOSED', 'informer: stopped before the first sync'));
     await this.#loop;
@@ -179,7 +177,7 @@ export class Informer<T extends KubeObject> {
       namespace: this.#o.namespace,
       labelSelector: this.#o.labelSelector,
       fieldSelector: this.#o.fieldSelector,
-      pageSize: this.#o.pageSize ?? 500,
+      pageSize: this.#o.pageSize,
       signal,
     });
 
@@ -223,9 +221,8 @@ export class Informer<T extends KubeObject> {
       let finished = false;
       // stop() must not wait for a request the server has not answered yet (the Watch
       // class hands out its AbortController only once response headers arrived), and a
-      // request it has answered is aborted here: finish() forgets #watch, so stop() would
-      // not reach it, and the open request would keep the process alive until the server
-      // ends the watch (timeoutSeconds, up to 25 s).
+      // request it has answered is aborted here: left open, it would keep the process
+      // alive until the server ends the watch (timeoutSeconds, up to 25 s).
       const onStop = (): void => {
         ctrl?.abort();
         finish(null);
@@ -235,7 +232,6 @@ export class Informer<T extends KubeObject> {
         if (finished) return;
         finished = true;
         this.#stop.signal.removeEventListener('abort', onStop);
-        this.#watch = undefined;
         if (verdict !== undefined) resolve(verdict);
         else if (err === null || err === undefined) resolve({ kind: 'closed' });
         else if ((err as { statusCode?: number }).statusCode === 410 || isGone(err)) resolve({ kind: 'gone' });
@@ -260,7 +256,6 @@ export class Informer<T extends KubeObject> {
         .watch(path, query, onEvent, finish)
         .then((c) => {
           ctrl = c;
-          this.#watch = c;
           if (this.#stop.signal.aborted || verdict !== undefined) c.abort();
         })
         .catch(finish);

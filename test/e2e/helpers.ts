@@ -134,18 +134,24 @@ export async function operatorAlerts(pod?: string): Promise<any[]> {
   return out;
 }
 
-/** The alerts of POLICY the story's callback receiver pod (kive-e2e-receiver) was POSTed, in order. */
-export async function receiverAlerts(policyName: string): Promise<any[]> {
-  const out: any[] = [];
+/**
+ * The POSTs of alerts of POLICY the story's callback receiver pod (kive-e2e-receiver)
+ * printed, in order: the request (method, url, type) and the alert it carried.
+ */
+export async function receiverPosts(policyName: string): Promise<Array<{ request: any; alert: any }>> {
+  const out: Array<{ request: any; alert: any }> = [];
   for (const line of (await kubectl(['-n', 'default', 'logs', 'kive-e2e-receiver'])).split('\n')) {
     if (!line.startsWith('{')) continue;
-    const r = JSON.parse(line);
-    if (r.method !== 'POST') continue;
-    const a = JSON.parse(r.body);
-    if (a['kive-policy-name'] === policyName) out.push(a);
+    const request = JSON.parse(line);
+    if (request.method !== 'POST') continue;
+    const alert = JSON.parse(request.body);
+    if (alert['kive-policy-name'] === policyName) out.push({ request, alert });
   }
   return out;
 }
+
+/** The alerts of those POSTs. */
+export const receiverAlerts = async (policyName: string): Promise<any[]> => (await receiverPosts(policyName)).map((p) => p.alert);
 
 /** Waits for an alert of POLICY matching PRED on the operator's stdout, running ACCESS before each look when given. */
 export function waitAlert(what: string, policyName: string, pred: (a: any) => boolean, access?: () => Promise<unknown>, limitMs = 60_000): Promise<any> {

@@ -31,7 +31,7 @@ import { registerRestartTests } from './e2e-restart.ts';
 import { registerSecretTests } from './e2e-secret.ts';
 import {
   apply, exec, getJson, HELM, KIVE_IMAGE, KUBECONFIG, kubectl, NODE, NS, operatorAlerts, operatorPod, podExec, policy,
-  repo, requireCluster, until, VERSION, waitAlert, waitArmed, waitRunning, work,
+  receiverPosts, repo, requireCluster, until, VERSION, waitAlert, waitArmed, waitRunning, work,
 } from './helpers.ts';
 
 const SAMPLE = join(repo, 'examples/design-sample-policy.yaml');
@@ -136,14 +136,8 @@ test('user story: a trap in nginx-pod alerts with pod, container, node and proce
 
   // The callback: POSTed as JSON to the receiver pod, the same alert as on stdout.
   const posted = await until('the callback alert at the receiver pod', 60_000, async () => {
-    for (const line of (await kubectl(['-n', 'default', 'logs', 'kive-e2e-receiver'])).split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const r = JSON.parse(line);
-      if (r.method !== 'POST' || r.url !== '/alerts') continue;
-      const a = JSON.parse(r.body);
-      if (a['kive-policy-name'] === 'kive-e2e-callback') return { r, a };
-    }
-    return undefined;
+    const p = (await receiverPosts('kive-e2e-callback')).find((x) => x.request.url === '/alerts');
+    return p === undefined ? undefined : { r: p.request, a: p.alert };
   });
   step('callback alert received by the receiver pod');
   assert.match(posted.r.type ?? '', /^application\/json/);
